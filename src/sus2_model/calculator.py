@@ -1,0 +1,59 @@
+"""``Sus2Calculator``: the SUS2 potential as an ASE calculator (energy, free_energy, forces, stress, energies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from .model import Sus2Potential
+from .neighbors import build_batch
+from .predict import Prediction, load_model, predict, resolve_dtype
+
+
+class Sus2Calculator(Calculator):
+    """ASE calculator for a SUS2 model.
+
+    Args:
+        model: path of an ``.mtp`` file or a :class:`Sus2Potential`.
+        species: elements of the model's type indices (list, ``"Cu,Ni"`` or a JSON/text file); defaults to
+            ``species.json`` beside the model file.
+        device: ``"cpu"`` or ``"cuda"``.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+
+    def __init__(self, model: str | Path | Sus2Potential, species: str | Sequence[str] | None = None,
+                 device: str = "cpu", dtype: str | torch.dtype = "float64", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dtype = resolve_dtype(dtype)
+        self.device = torch.device(device)
+        self.model = load_model(model, species).to(device=self.device, dtype=self.dtype)
+        self.model.species_index  # noqa: B018 - fail now, not at the first step, if the species are unknown
+
+    def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
+        """Evaluate one structure (ASE's calculator protocol)."""
+        super().calculate(atoms, properties, system_changes)
+        want_stress = "stress" in properties and bool(self.atoms.pbc.all())
+        batch = build_batch([self.atoms], self.model.r_cut, self.model.species_index, self.model.min_distance,
+                            ["structure"]).to(self.device, self.dtype)
+        out = self.model(batch, forces=True, stress=want_stress)
+        energy = float(out["energy"][0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out["forces"].detach().cpu().double().numpy(),
+            "energies": out["energies"].detach().cpu().double().numpy(),
+        }
+        if want_stress:
+            s = out["stress"][0].detach().cpu().double().numpy()
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+    def predict(self, images: Sequence[Atoms], batch_size: int = 32, progress: bool = False) -> list[Prediction]:
+        """Evaluate many structures in batched model calls (much faster than one ``get_forces`` per structure)."""
+        return predict(self.model, images, batch_size, str(self.device), self.dtype, progress=progress)

@@ -1,0 +1,187 @@
+"""``Sus2Potential``: the SUS2-MLIP energy model as a ``torch.nn.Module`` (energy, forces, stress).
+
+Site energy of atom i with species s (the form of the published models):
+
+    E_i = shift_s + c_s * (1 + sum_k m_k B_k(i))
+
+where B_k are the scalar moment contractions, m the ``moment_coeffs``, c_s the ``species_coeffs`` and shift_s
+the ``shift_coeffs``.  Radial functions f_mu(r) = scaling * w_I * w_J * sum_xi c_{mu,xi} Q_xi(r; alpha, r0) share
+their coefficients c over all species pairs; w are per-element weights and (alpha, r0) the per-pair universal
+scaling of channel k(mu) chosen by ``scaling_map``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase.data import atomic_numbers
+from torch import nn
+
+from .basis import chebyshev, cutoff
+from .io.mtp import MtpFile, read_mtp
+from .moments import MomentContraction
+from .neighbors import Batch
+
+
+def channel_of_radial_function(scaling_map: str, n_funcs: int, levels: int) -> np.ndarray:
+    """Scaling channel k(mu) of each radial function: by K index, by tensor level L, or one per function."""
+    mu = np.arange(n_funcs)
+    return {"K": mu // levels, "L": mu % levels, "LK": mu}[scaling_map]
+
+
+class Sus2Potential(nn.Module):
+    """SUS2 moment-tensor potential with per-pair universal scaling and a tanh-embedded Chebyshev basis."""
+
+    def __init__(self, mtp: MtpFile, species: Sequence[str] | None = None) -> None:
+        super().__init__()
+        if not mtp.trained:
+            raise ValueError("the .mtp file holds no trained coefficients")
+        c, r, n_mu, k = mtp.species_count, mtp.radial_basis_size, mtp.radial_funcs_count, mtp.n_channels
+        if species is not None and len(species) != c:
+            raise ValueError(f"species list has {len(species)} elements, the model has species_count={c}")
+        self.species = list(species) if species is not None else None
+        self.hyper = {key: getattr(mtp, key) for key in (
+            "potential_name", "potential_tag", "L", "scaling_map", "radial_basis_type", "min_dist",
+            "alpha_moments_count")}
+        self.species_count, self.radial_basis_size, self.n_channels = c, r, k
+        self.r_cut = float(mtp.max_dist)
+        # closest approach accepted at evaluation: half the file's min_dist, and never below 0.5 Å
+        self.min_distance = max(0.5, 0.5 * float(mtp.min_dist))
+        f64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64).copy())  # noqa: E731
+        scal = np.asarray(mtp.scal_coeffs).reshape(k, 2, c, c)
+        self.shift = nn.Parameter(f64(mtp.shift_coeffs))
+        self.alpha = nn.Parameter(f64(scal[:, 0]))
+        self.r0 = nn.Parameter(f64(scal[:, 1]))
+        self.radial_coeffs = nn.Parameter(f64(mtp.radial_coeffs[:, :r]))
+        self.species_weights = nn.Parameter(f64(mtp.radial_coeffs[0, r:]))
+        self.species_coeffs = nn.Parameter(f64(mtp.species_coeffs))
+        self.moment_coeffs = nn.Parameter(f64(mtp.moment_coeffs))
+        # weights of rows 1.. are stored by the format but unused by the model: kept for an exact round trip
+        self.register_buffer("stored_row_weights", f64(mtp.radial_coeffs[1:, r:]))
+        self.register_buffer("scaling", torch.tensor(float(mtp.scaling), dtype=torch.float64))
+        channel = channel_of_radial_function(mtp.scaling_map, n_mu, mtp.L + 1)
+        rows = torch.as_tensor(channel[:, None] * r + np.arange(r)[None, :])  # (n_mu, R) row of the block matrix
+        self.register_buffer("block_rows", rows, persistent=False)
+        self.register_buffer("block_cols", torch.arange(n_mu)[:, None].expand(n_mu, r).clone(), persistent=False)
+        self.moments = MomentContraction(mtp.alpha_index_basic, mtp.alpha_index_times, mtp.alpha_moment_mapping,
+                                         mtp.alpha_moments_count)
+        self._mtp_tables = (mtp.alpha_index_basic, mtp.alpha_index_times, mtp.alpha_moment_mapping)
+
+    # ------------------------------------------------------------------ construction and export
+    @classmethod
+    def from_file(cls, path: str | Path, species: Sequence[str] | None = None) -> "Sus2Potential":
+        """Load an authors' ``.mtp`` file."""
+        return cls(read_mtp(path), species)
+
+    def to_mtp(self) -> MtpFile:
+        """The model as an ``.mtp`` record (for :func:`sus2_model.io.write_mtp`)."""
+        h = self.hyper
+        d = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
+        radial = np.concatenate([d(self.radial_coeffs),
+                                 np.vstack([d(self.species_weights)[None], d(self.stored_row_weights)])], axis=1)
+        scal = np.stack([d(self.alpha), d(self.r0)], axis=1).reshape(-1)
+        basic, times, mapping = self._mtp_tables
+        return MtpFile(
+            species_count=self.species_count, L=h["L"], scaling_map=h["scaling_map"], min_dist=h["min_dist"],
+            max_dist=self.r_cut, radial_basis_size=self.radial_basis_size, radial_funcs_count=len(radial),
+            alpha_moments_count=h["alpha_moments_count"], alpha_index_basic=basic, alpha_index_times=times,
+            alpha_moment_mapping=mapping, potential_name=h["potential_name"], potential_tag=h["potential_tag"],
+            scaling=float(self.scaling), radial_basis_type=h["radial_basis_type"], shift_coeffs=d(self.shift),
+            scal_coeffs=scal, radial_coeffs=radial, species_coeffs=d(self.species_coeffs),
+            moment_coeffs=d(self.moment_coeffs))
+
+    @property
+    def species_index(self) -> dict[int, int]:
+        """Atomic number -> species index (requires a species list)."""
+        if self.species is None:
+            raise ValueError("this model has no species list: pass species=[...] (or species.json next to the .mtp)")
+        return {atomic_numbers[s]: i for i, s in enumerate(self.species)}
+
+    def parameter_count(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # ------------------------------------------------------------------ evaluation
+    def radial_functions(self, dist: torch.Tensor, batch: Batch, derivative: bool = True
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Radial functions f_mu (N, K, n_mu) of every neighbour and their r-derivatives; zero on padding.
+
+        f_mu = scaling w_I w_J (r - r_cut)^2 sum_n c_{mu,n} T_n(tanh(alpha (r - r0) / 2)), alpha and r0 taken from
+        the pair (I, J) and the scaling channel of mu; the cutoff factor is applied after the coefficient product.
+        """
+        c, r = self.species_count, self.radial_basis_size
+        ti = batch.types.unsqueeze(1)
+        tj = batch.types[batch.nbr_j]
+        pair = ti * c + tj
+        half_alpha = 0.5 * self.alpha.reshape(self.n_channels, c * c).T[pair]  # (N, K, channels)
+        r0 = self.r0.reshape(self.n_channels, c * c).T[pair]
+        t, dt, _ = chebyshev(half_alpha * (dist.unsqueeze(-1) - r0), r, derivative)  # (N, K, channels, R)
+        block = self.radial_coeffs.new_zeros(self.n_channels * r, self.radial_coeffs.shape[0])
+        block = block.index_put((self.block_rows.reshape(-1), self.block_cols.reshape(-1)),
+                                self.radial_coeffs.reshape(-1))
+        cut, d_cut = cutoff(dist, self.r_cut)
+        weight = self.scaling * self.species_weights[ti] * self.species_weights[tj] * batch.nbr_mask
+        poly = t.flatten(-2) @ block  # (N, K, n_mu)
+        radial = poly * (weight * cut).unsqueeze(-1)
+        if not derivative:
+            return radial, None
+        d_poly = (dt * half_alpha.unsqueeze(-1)).flatten(-2) @ block
+        d_radial = (d_poly * cut.unsqueeze(-1) + poly * d_cut.unsqueeze(-1)) * weight.unsqueeze(-1)
+        return radial, d_radial
+
+    def descriptors(self, batch: Batch) -> torch.Tensor:
+        """Scalar moment descriptors B (N, n_scalar) of every atom."""
+        vectors = batch.edge_vectors()
+        dist = vectors.norm(dim=-1)
+        radial, _ = self.radial_functions(dist, batch, derivative=False)
+        powers = self.moments.tensor_powers(vectors / dist.unsqueeze(-1))
+        return self.moments.contract(self.moments.basic_moments(radial, powers))
+
+    def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Site energies (N,) from basic moments (N, n_basic)."""
+        b = self.moments.contract(basic)
+        return self.shift[types] + self.species_coeffs[types] * (1.0 + b @ self.moment_coeffs)
+
+    def forward(self, batch: Batch, forces: bool = True, stress: bool = True, create_graph: bool = False
+                ) -> dict[str, torch.Tensor]:
+        """Energies (S,), and on request forces (N, 3) = -dE/dr and stress (S, 3, 3) = (1/V) dE/d(strain).
+
+        Forces are assembled analytically from dE/d(basic moments), itself a small autograd step per atom, so
+        they stay differentiable in the parameters: ``create_graph=True`` lets a loss on forces train the model.
+        """
+        need_grad = forces or stress
+        vectors = batch.edge_vectors()
+        dist = vectors.norm(dim=-1)
+        unit = vectors / dist.unsqueeze(-1)
+        radial, d_radial = self.radial_functions(dist, batch, derivative=need_grad)
+        powers = self.moments.tensor_powers(unit)
+        basic = self.moments.basic_moments(radial, powers)
+        with torch.enable_grad():
+            if not basic.requires_grad or not create_graph:
+                basic = basic.detach().requires_grad_(need_grad)
+            energy_atoms = self.energy_from_basic(basic, batch.types)
+            if need_grad:
+                (g_basic,) = torch.autograd.grad(energy_atoms.sum(), basic, create_graph=create_graph)
+        if not create_graph:
+            energy_atoms = energy_atoms.detach()
+        energy = energy_atoms.new_zeros(batch.n_structures).index_add(0, batch.structure_of_atom, energy_atoms)
+        out = {"energy": energy, "energies": energy_atoms}
+        if not need_grad:
+            return out
+        g_full = self.moments.expand(g_basic, radial.shape[-1])  # (N, n_mu, width), symmetric in tensor indices
+        de_dr = ((powers @ g_full.transpose(1, 2)) * d_radial).sum(-1)  # (N, K)
+        de_du = self.moments.unit_gradient(radial @ g_full, powers, unit)  # (N, K, 3)
+        radial_part = (de_du * unit).sum(-1, keepdim=True)
+        grad = de_dr.unsqueeze(-1) * unit + (de_du - radial_part * unit) / dist.unsqueeze(-1)  # dE/d(vector)
+        if forces:
+            flat = grad.reshape(-1, 3)
+            out["forces"] = grad.sum(1).index_add(0, batch.nbr_j.reshape(-1), -flat)
+        if stress:
+            virial = torch.einsum("nka,nkb->nab", vectors, grad)
+            total = virial.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, virial)
+            vol = batch.volumes.reshape(-1, 1, 1)
+            out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
+        return out

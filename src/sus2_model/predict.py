@@ -1,0 +1,105 @@
+"""Batched evaluation of many structures, and the error metrics printed by ``sus2 eval``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from .model import Sus2Potential
+from .neighbors import build_batch
+from .species import default_species_file, parse_species
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+EV_A3_TO_GPA = 160.21766208
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float32"``/``"float64"`` or a torch dtype -> torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype)]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}") from None
+
+
+def load_model(model: str | Path | Sus2Potential, species: str | Sequence[str] | None = None) -> Sus2Potential:
+    """A model from an ``.mtp`` path or an existing module; ``species`` (list, 'A,B', or file) names its types.
+
+    Without ``species``, a ``species.json`` next to the ``.mtp`` file is used when present.
+    """
+    if isinstance(model, Sus2Potential):
+        if species is not None:
+            model.species = parse_species(species)
+        return model
+    path = Path(model)
+    symbols = parse_species(species) if species is not None else parse_species(default_species_file(path))
+    return Sus2Potential.from_file(path, symbols)
+
+
+@dataclass
+class Prediction:
+    """Model outputs for one structure (eV, eV/Å, eV/Å³ Voigt xx yy zz yz xz xy)."""
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None
+    energies: np.ndarray
+
+
+def predict(model: Sus2Potential, images: Sequence[Atoms], batch_size: int = 32, device: str = "cpu",
+            dtype: str | torch.dtype = "float64", stress: bool = True, progress: bool = False) -> list[Prediction]:
+    """Evaluate many structures, ``batch_size`` at a time, in one model call per batch."""
+    dtype = resolve_dtype(dtype)
+    model = model.to(device=device, dtype=dtype)
+    results: list[Prediction] = []
+    starts = range(0, len(images), batch_size)
+    if progress:
+        from rich.progress import track
+
+        starts = track(starts, description="evaluating", total=len(starts))
+    for start in starts:
+        chunk = images[start:start + batch_size]
+        names = [a.info.get("source", f"structure {start + k}") for k, a in enumerate(chunk)]
+        batch = build_batch(chunk, model.r_cut, model.species_index, model.min_distance, names).to(device, dtype)
+        out = model(batch, forces=True, stress=stress)
+        owner = batch.structure_of_atom.cpu().numpy()
+        forces = out["forces"].detach().cpu().double().numpy()
+        energies = out["energies"].detach().cpu().double().numpy()
+        voigt = out["stress"].detach().cpu().double().numpy()[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]] if stress else None
+        for k, atoms in enumerate(chunk):
+            sel = owner == k
+            periodic = bool(np.asarray(atoms.pbc).all())
+            results.append(Prediction(float(out["energy"][k]), forces[sel], voigt[k] if stress and periodic else None,
+                                      energies[sel]))
+    return results
+
+
+def error_metrics(images: Sequence[Atoms], predictions: Iterable[Prediction]) -> dict[str, float | int]:
+    """Energy (meV/atom), force (eV/Å) and stress (GPa) errors against the labels each structure carries."""
+    de, df, ds = [], [], []
+    n_atoms = 0
+    for atoms, pred in zip(images, predictions):
+        n_atoms += len(atoms)
+        labels = atoms.calc.results if atoms.calc is not None else {}
+        if "energy" in labels:
+            de.append((pred.energy - labels["energy"]) / len(atoms) * 1000.0)
+        if "forces" in labels:
+            df.append((pred.forces - labels["forces"]).ravel())
+        if "stress" in labels and pred.stress is not None:
+            ds.append((pred.stress - np.asarray(labels["stress"]).reshape(-1)[:6]) * EV_A3_TO_GPA)
+    metrics: dict[str, float | int] = {"n_structures": len(images), "n_atoms": n_atoms}
+    if de:
+        e = np.array(de)
+        metrics |= {"energy_mae_mev_atom": float(np.abs(e).mean()), "energy_rmse_mev_atom": float(np.sqrt((e**2).mean()))}
+    if df:
+        f = np.concatenate(df)
+        metrics |= {"force_mae_ev_a": float(np.abs(f).mean()), "force_rmse_ev_a": float(np.sqrt((f**2).mean()))}
+    if ds:
+        metrics["stress_mae_gpa"] = float(np.abs(np.concatenate(ds)).mean())
+    return metrics

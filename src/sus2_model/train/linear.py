@@ -1,0 +1,81 @@
+"""Closed-form ridge fit of the linear parameters (per-species shifts and moment coefficients), like ``--do-lin``.
+
+With the radial part and the species multipliers c_s fixed, every label is linear in (shift, m):
+
+    E  = sum_i shift_{s_i} + c_{s_i} (1 + sum_k m_k B_k(i)),      F = sum_k m_k F^{(k)},   sigma = sum_k m_k sigma^{(k)}
+
+where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted per atom
+(energies) and per component (forces, stress) and the least-squares problem is solved with a ridge term.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ..model import Sus2Potential
+from ..neighbors import build_batch
+
+
+@torch.no_grad()
+def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    saved = (model.moment_coeffs.detach().clone(), model.shift.detach().clone())
+    forces, stresses = [], []
+    try:
+        model.shift.zero_()
+        for k in range(n_scalar):
+            model.moment_coeffs.zero_()
+            model.moment_coeffs[k] = 1.0
+            with torch.enable_grad():
+                out = model(batch, forces=True, stress=stress)
+            forces.append(out["forces"].detach().reshape(-1).numpy())
+            if stress:
+                stresses.append(out["stress"].detach().reshape(len(out["stress"]), 9)[:, [0, 4, 8, 5, 2, 1]].numpy())
+    finally:
+        model.moment_coeffs.copy_(saved[0])
+        model.shift.copy_(saved[1])
+    return np.stack(forces, axis=1), (np.stack(stresses, axis=2) if stress else None)
+
+
+def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.01,
+               stress_weight: float = 0.0, ridge: float = 1e-8) -> dict[str, float]:
+    """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs."""
+    images = list(images)
+    batch = build_batch(images, model.r_cut, model.species_index, model.min_distance)
+    model = model.double()
+    n_species, n_scalar = model.species_count, len(model.moment_coeffs)
+    with torch.no_grad():
+        b = model.descriptors(batch).numpy()
+    types = batch.types.numpy()
+    owner = batch.structure_of_atom.numpy()
+    c = model.species_coeffs.detach().numpy()[types]
+    n_atoms = np.bincount(owner, minlength=len(images)).astype(float)
+
+    a_e = np.zeros((len(images), n_species + n_scalar))
+    np.add.at(a_e, (owner, types), 1.0)
+    np.add.at(a_e[:, n_species:], owner, c[:, None] * b)
+    y_e = np.array([a.get_potential_energy() for a in images]) - np.bincount(owner, c, len(images))
+    rows, rhs = [a_e / n_atoms[:, None] * energy_weight], [y_e / n_atoms * energy_weight]
+
+    has_stress = stress_weight > 0 and all("stress" in (a.calc.results if a.calc else {}) for a in images)
+    if force_weight > 0 or has_stress:
+        f_k, s_k = _unit_responses(model, batch, n_scalar, has_stress)
+        if force_weight > 0:
+            rows.append(np.hstack([np.zeros((len(f_k), n_species)), f_k]) * force_weight)
+            rhs.append(np.concatenate([a.get_forces().ravel() for a in images]) * force_weight)
+        if has_stress:
+            s_rows = s_k.reshape(-1, n_scalar)
+            rows.append(np.hstack([np.zeros((len(s_rows), n_species)), s_rows]) * stress_weight)
+            rhs.append(np.concatenate([a.get_stress() for a in images]) * stress_weight)
+    a, y = np.vstack(rows), np.concatenate(rhs)
+    scale = np.sqrt((a**2).sum(axis=0)) + 1e-30
+    lhs = (a / scale).T @ (a / scale) + ridge * np.eye(a.shape[1])
+    solution = np.linalg.solve(lhs, (a / scale).T @ y) / scale
+    with torch.no_grad():
+        model.shift.copy_(torch.from_numpy(solution[:n_species]))
+        model.moment_coeffs.copy_(torch.from_numpy(solution[n_species:]))
+    e_res = (a_e @ solution - y_e) / n_atoms
+    return {"energy_rmse_mev_atom": float(np.sqrt(np.mean(e_res**2)) * 1000)}
