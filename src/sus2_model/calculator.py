@@ -39,7 +39,7 @@ class Sus2Calculator(Calculator):
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
         """Evaluate one structure (ASE's calculator protocol)."""
         super().calculate(atoms, properties, system_changes)
-        want_stress = "stress" in properties and bool(self.atoms.pbc.all())
+        want_stress = bool(self.atoms.pbc.all())  # nearly free next to forces; saves a second call for get_stress
         batch = build_batch([self.atoms], self.model.r_cut, self.model.species_index, self.model.min_distance,
                             ["structure"]).to(self.device, self.dtype)
         out = self.model(batch, forces=True, stress=want_stress)

@@ -50,6 +50,7 @@ class Sus2Potential(nn.Module):
         self.r_cut = float(mtp.max_dist)
         # closest approach accepted at evaluation: half the file's min_dist, and never below 0.5 Å
         self.min_distance = max(0.5, 0.5 * float(mtp.min_dist))
+        self.chunk_atoms = 256  # atoms per chunk of neighbour work: keeps intermediates cache-sized
         f64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64).copy())  # noqa: E731
         scal = np.asarray(mtp.scal_coeffs).reshape(k, 2, c, c)
         self.shift = nn.Parameter(f64(mtp.shift_coeffs))
@@ -105,26 +106,24 @@ class Sus2Potential(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     # ------------------------------------------------------------------ evaluation
-    def radial_functions(self, dist: torch.Tensor, batch: Batch, derivative: bool = True
-                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Radial functions f_mu (N, K, n_mu) of every neighbour and their r-derivatives; zero on padding.
+    def radial_functions(self, dist: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor, mask: torch.Tensor,
+                         derivative: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Radial functions f_mu (n, K, n_mu) of neighbours at ``dist`` (n, K) and their r-derivatives.
 
         f_mu = scaling w_I w_J (r - r_cut)^2 sum_n c_{mu,n} T_n(tanh(alpha (r - r0) / 2)), alpha and r0 taken from
-        the pair (I, J) and the scaling channel of mu; the cutoff factor is applied after the coefficient product.
+        the pair (I, J) = (ti, tj) and the scaling channel of mu; zero where ``mask`` is 0 (padding).
         """
         c, r = self.species_count, self.radial_basis_size
-        ti = batch.types.unsqueeze(1)
-        tj = batch.types[batch.nbr_j]
-        pair = ti * c + tj
-        half_alpha = 0.5 * self.alpha.reshape(self.n_channels, c * c).T[pair]  # (N, K, channels)
+        pair = ti.unsqueeze(1) * c + tj
+        half_alpha = 0.5 * self.alpha.reshape(self.n_channels, c * c).T[pair]  # (n, K, channels)
         r0 = self.r0.reshape(self.n_channels, c * c).T[pair]
-        t, dt, _ = chebyshev(half_alpha * (dist.unsqueeze(-1) - r0), r, derivative)  # (N, K, channels, R)
+        t, dt, _ = chebyshev(half_alpha * (dist.unsqueeze(-1) - r0), r, derivative)  # (n, K, channels, R)
         block = self.radial_coeffs.new_zeros(self.n_channels * r, self.radial_coeffs.shape[0])
         block = block.index_put((self.block_rows.reshape(-1), self.block_cols.reshape(-1)),
                                 self.radial_coeffs.reshape(-1))
         cut, d_cut = cutoff(dist, self.r_cut)
-        weight = self.scaling * self.species_weights[ti] * self.species_weights[tj] * batch.nbr_mask
-        poly = t.flatten(-2) @ block  # (N, K, n_mu)
+        weight = self.scaling * self.species_weights[ti].unsqueeze(1) * self.species_weights[tj] * mask
+        poly = t.flatten(-2) @ block  # (n, K, n_mu)
         radial = poly * (weight * cut).unsqueeze(-1)
         if not derivative:
             return radial, None
@@ -132,13 +131,28 @@ class Sus2Potential(nn.Module):
         d_radial = (d_poly * cut.unsqueeze(-1) + poly * d_cut.unsqueeze(-1)) * weight.unsqueeze(-1)
         return radial, d_radial
 
+    def _chunks(self, batch: Batch) -> list[slice]:
+        n = len(batch.types)
+        return [slice(s, min(s + self.chunk_atoms, n)) for s in range(0, n, self.chunk_atoms)]
+
+    def _edges(self, batch: Batch, rows: slice, derivative: bool) -> dict[str, torch.Tensor]:
+        """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows``."""
+        nbr = batch.nbr_j[rows]
+        vectors = batch.positions[nbr] - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows]
+        dist = vectors.norm(dim=-1)
+        unit = vectors / dist.unsqueeze(-1)
+        radial, d_radial = self.radial_functions(dist, batch.types[rows], batch.types[nbr], batch.nbr_mask[rows],
+                                                 derivative)
+        return {"vectors": vectors, "dist": dist, "unit": unit, "radial": radial, "d_radial": d_radial,
+                "powers": self.moments.tensor_powers(unit)}
+
     def descriptors(self, batch: Batch) -> torch.Tensor:
         """Scalar moment descriptors B (N, n_scalar) of every atom."""
-        vectors = batch.edge_vectors()
-        dist = vectors.norm(dim=-1)
-        radial, _ = self.radial_functions(dist, batch, derivative=False)
-        powers = self.moments.tensor_powers(vectors / dist.unsqueeze(-1))
-        return self.moments.contract(self.moments.basic_moments(radial, powers))
+        parts = []
+        for rows in self._chunks(batch):
+            e = self._edges(batch, rows, derivative=False)
+            parts.append(self.moments.basic_moments(e["radial"], e["powers"]))
+        return self.moments.contract(torch.cat(parts))
 
     def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """Site energies (N,) from basic moments (N, n_basic)."""
@@ -149,16 +163,14 @@ class Sus2Potential(nn.Module):
                 ) -> dict[str, torch.Tensor]:
         """Energies (S,), and on request forces (N, 3) = -dE/dr and stress (S, 3, 3) = (1/V) dE/d(strain).
 
-        Forces are assembled analytically from dE/d(basic moments), itself a small autograd step per atom, so
-        they stay differentiable in the parameters: ``create_graph=True`` lets a loss on forces train the model.
+        Atoms are processed in chunks of ``chunk_atoms`` so per-neighbour intermediates stay small.  Forces are
+        assembled analytically from dE/d(basic moments), itself a small autograd step per atom, so they stay
+        differentiable in the parameters: ``create_graph=True`` lets a loss on forces train the model.
         """
         need_grad = forces or stress
-        vectors = batch.edge_vectors()
-        dist = vectors.norm(dim=-1)
-        unit = vectors / dist.unsqueeze(-1)
-        radial, d_radial = self.radial_functions(dist, batch, derivative=need_grad)
-        powers = self.moments.tensor_powers(unit)
-        basic = self.moments.basic_moments(radial, powers)
+        chunks = self._chunks(batch)
+        edges = [self._edges(batch, rows, need_grad) for rows in chunks]
+        basic = torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
         with torch.enable_grad():
             if not basic.requires_grad or not create_graph:
                 basic = basic.detach().requires_grad_(need_grad)
@@ -171,17 +183,24 @@ class Sus2Potential(nn.Module):
         out = {"energy": energy, "energies": energy_atoms}
         if not need_grad:
             return out
-        g_full = self.moments.expand(g_basic, radial.shape[-1])  # (N, n_mu, width), symmetric in tensor indices
-        de_dr = ((powers @ g_full.transpose(1, 2)) * d_radial).sum(-1)  # (N, K)
-        de_du = self.moments.unit_gradient(radial @ g_full, powers, unit)  # (N, K, 3)
-        radial_part = (de_du * unit).sum(-1, keepdim=True)
-        grad = de_dr.unsqueeze(-1) * unit + (de_du - radial_part * unit) / dist.unsqueeze(-1)  # dE/d(vector)
+        force = torch.zeros_like(batch.positions) if forces else None
+        virial = []
+        for rows, e in zip(chunks, edges):
+            g_full = self.moments.expand(g_basic[rows], e["radial"].shape[-1])  # symmetric in tensor indices
+            de_dr = ((e["powers"] @ g_full.transpose(1, 2)) * e["d_radial"]).sum(-1)  # (n, K)
+            de_du = self.moments.unit_gradient(e["radial"] @ g_full, e["powers"], e["unit"])  # (n, K, 3)
+            unit = e["unit"]
+            radial_part = (de_du * unit).sum(-1, keepdim=True)
+            grad = de_dr.unsqueeze(-1) * unit + (de_du - radial_part * unit) / e["dist"].unsqueeze(-1)  # dE/d(vec)
+            if forces:
+                force = force.index_add(0, torch.arange(rows.start, rows.stop, device=force.device), grad.sum(1))
+                force = force.index_add(0, batch.nbr_j[rows].reshape(-1), -grad.reshape(-1, 3))
+            if stress:
+                virial.append(torch.einsum("nka,nkb->nab", e["vectors"], grad))
         if forces:
-            flat = grad.reshape(-1, 3)
-            out["forces"] = grad.sum(1).index_add(0, batch.nbr_j.reshape(-1), -flat)
+            out["forces"] = force
         if stress:
-            virial = torch.einsum("nka,nkb->nab", vectors, grad)
-            total = virial.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, virial)
+            total = energy.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, torch.cat(virial))
             vol = batch.volumes.reshape(-1, 1, 1)
             out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
         return out

@@ -61,7 +61,8 @@ def species_indices(atoms: Atoms, species_index: dict[int, int], where: str) -> 
         raise UnknownElementError(f"{where}: element(s) {unknown} not in the model's species {known}") from None
 
 
-def _neighbours(atoms: Atoms, cutoff: float, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _neighbours(atoms: Atoms, cutoff: float, where: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     positions = np.ascontiguousarray(atoms.positions, dtype=np.float64)
     if not np.all(np.isfinite(positions)) or not np.all(np.isfinite(atoms.cell.array)):
         raise StructureError(f"{where}: positions or cell contain NaN or infinite values")
@@ -71,9 +72,9 @@ def _neighbours(atoms: Atoms, cutoff: float, where: str) -> tuple[np.ndarray, np
         raise StructureError(f"{where}: periodic cell has zero volume")
     if not pbc.all():
         box = _open_box(atoms, pbc, cutoff)
-    i, j, s = NeighborList(cutoff=cutoff, full_list=True).compute(positions, box, pbc, quantities="ijS")
+    i, j, s, d = NeighborList(cutoff=cutoff, full_list=True).compute(positions, box, pbc, quantities="ijSd")
     shift = s.astype(np.float64) @ box
-    return i.astype(np.int64), j.astype(np.int64), shift
+    return i.astype(np.int64), j.astype(np.int64), shift, d
 
 
 def _open_box(atoms: Atoms, pbc: np.ndarray, cutoff: float) -> np.ndarray:
@@ -92,8 +93,9 @@ def _open_box(atoms: Atoms, pbc: np.ndarray, cutoff: float) -> np.ndarray:
 def _pad(i: np.ndarray, j: np.ndarray, shift: np.ndarray, n_atoms: int, pad: float
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat edge lists -> (N, K) padded neighbour tables; padding points at the atom itself, ``pad`` Å away."""
-    order = np.argsort(i, kind="stable")
-    i, j, shift = i[order], j[order], shift[order]
+    if np.any(i[1:] < i[:-1]):  # vesin usually returns pairs grouped by i already
+        order = np.argsort(i, kind="stable")
+        i, j, shift = i[order], j[order], shift[order]
     counts = np.bincount(i, minlength=n_atoms)
     width = max(int(counts.max(initial=0)), 1)
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -125,9 +127,8 @@ def build_batch(
     for k, atoms in enumerate(images):
         where = names[k] if names is not None else atoms.info.get("source", f"structure {k}")
         t = species_indices(atoms, species_index, where)
-        i, j, shift = _neighbours(atoms, cutoff, where)
+        i, j, shift, d = _neighbours(atoms, cutoff, where)
         if min_distance is not None and len(i):
-            d = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shift, axis=1)
             m = int(np.argmin(d))
             if d[m] < min_distance:
                 raise StructureError(
