@@ -56,6 +56,7 @@ def mace_small(device: str, dtype: str):
     from mace import modules
     from mace.calculators import MACECalculator
 
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(getattr(torch, dtype))
     model = modules.ScaleShiftMACE(
         r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
@@ -65,7 +66,7 @@ def mace_small(device: str, dtype: str):
         atomic_energies=np.array([-3.0]), avg_num_neighbors=40.0, atomic_numbers=[29], correlation=3,
         gate=torch.nn.functional.silu, atomic_inter_scale=1.0, atomic_inter_shift=0.0,
     )
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(previous)
     return MACECalculator(models=model, device=device, default_dtype=dtype)
 
 

@@ -24,24 +24,28 @@ class Sus2Calculator(Calculator):
             ``species.json`` beside the model file.
         device: ``"cpu"`` or ``"cuda"``.
         dtype: ``"float64"`` (default) or ``"float32"``.
+        task: evaluate the surface of this training task (multi-domain models); ``None`` = the shared surface.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: str | Path | Sus2Potential, species: str | Sequence[str] | None = None,
-                 device: str = "cpu", dtype: str | torch.dtype = "float64", **kwargs) -> None:
+                 device: str = "cpu", dtype: str | torch.dtype = "float64", task: str | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.dtype = resolve_dtype(dtype)
         self.device = torch.device(device)
         self.model = load_model(model, species).to(device=self.device, dtype=self.dtype)
         self.model.species_index  # noqa: B018 - fail now, not at the first step, if the species are unknown
+        self.task = task
+        self._task_index = self.model.task_index(task)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
         """Evaluate one structure (ASE's calculator protocol)."""
         super().calculate(atoms, properties, system_changes)
         want_stress = bool(self.atoms.pbc.all())  # nearly free next to forces; saves a second call for get_stress
         batch = build_batch([self.atoms], self.model.r_cut, self.model.species_index, self.model.min_distance,
-                            ["structure"]).to(self.device, self.dtype)
+                            ["structure"], [self._task_index]).to(self.device, self.dtype)
         out = self.model(batch, forces=True, stress=want_stress)
         energy = float(out["energy"][0])
         self.results = {
@@ -56,4 +60,4 @@ class Sus2Calculator(Calculator):
 
     def predict(self, images: Sequence[Atoms], batch_size: int = 32, progress: bool = False) -> list[Prediction]:
         """Evaluate many structures in batched model calls (much faster than one ``get_forces`` per structure)."""
-        return predict(self.model, images, batch_size, str(self.device), self.dtype, progress=progress)
+        return predict(self.model, images, batch_size, str(self.device), self.dtype, progress=progress, task=self.task)

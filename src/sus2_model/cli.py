@@ -52,6 +52,27 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train.config import load_config
+    from .train.trainer import train
+
+    overrides = {"train": args.train, "valid": args.valid, "device": args.device, "dtype": args.dtype,
+                 "epochs": args.epochs, "max_time": args.max_time, "seed": args.seed}
+    config = load_config(args.config, **overrides)
+    report = train(config, args.out, resume=args.resume, progress=sys.stderr.isatty())
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _dbs_select(args: argparse.Namespace) -> int:
+    from .dbs import select_dbs
+
+    summary = select_dbs(args.source, args.out, fraction=args.fraction, min_count=args.min_count,
+                         model=args.model, species=args.species, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sus2`` argument parser (model commands)."""
     parser = argparse.ArgumentParser(prog="sus2", description="SUS2-MLIP: evaluate, inspect, train and screen.")
@@ -70,6 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--species")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
+    tr = sub.add_parser("train", help="train a SUS2 model (defaults need no config for one dataset)")
+    tr.add_argument("--train", nargs="+", help="training data file(s); or give them in --config")
+    tr.add_argument("--valid", nargs="+", help="validation data file(s) (default: a split of the training data)")
+    tr.add_argument("--out", required=True, help="output folder (model.pt, model.mtp, metrics, plots, checkpoint)")
+    tr.add_argument("--config", help="YAML training config")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--device")
+    tr.add_argument("--dtype", choices=["float64", "float32"])
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--max-time", type=float, help="seconds")
+    tr.add_argument("--seed", type=int)
+    tr.set_defaults(func=_train)
+    dbs = sub.add_parser("dbs", help="domain-bridging sets")
+    dbs_sub = dbs.add_subparsers(dest="dbs_command", required=True)
+    sel = dbs_sub.add_parser("select", help="pick the structures that best cover the descriptor space")
+    sel.add_argument("source", help="structures to choose from (any readable format)")
+    sel.add_argument("--fraction", type=float, default=0.001)
+    sel.add_argument("--min-count", type=int, default=1)
+    sel.add_argument("--out", required=True, help="output file (.extxyz, .cfg, ...); provenance goes to OUT.json")
+    sel.add_argument("--model", help="model whose descriptors to use (default: one initialised from the data)")
+    sel.add_argument("--species", help="species for .cfg input")
+    sel.add_argument("--seed", type=int, default=0)
+    sel.set_defaults(func=_dbs_select)
     return parser
 
 

@@ -4,6 +4,13 @@ Site energy of atom i with species s (the form of the published models):
 
     E_i = shift_s + c_s * (1 + sum_k m_k B_k(i))
 
+Multi-domain training adds task-specific parameters theta_T for each task T (SevenNet-Omni style: shared theta_C,
+small per-task theta_T): a per-species shift, a per-species relative scale and a moment-coefficient correction,
+
+    E_i^T = (shift_s + dshift_Ts) + c_s (1 + dc_Ts) (1 + sum_k (m_k + dm_Tk) B_k(i)),
+
+which has the published form, so a task folds exactly into an ``.mtp`` file (:meth:`Sus2Potential.to_mtp`).
+
 where B_k are the scalar moment contractions, m the ``moment_coeffs``, c_s the ``species_coeffs`` and shift_s
 the ``shift_coeffs``.  Radial functions f_mu(r) = scaling * w_I * w_J * sum_xi c_{mu,xi} Q_xi(r; alpha, r0) share
 their coefficients c over all species pairs; w are per-element weights and (alpha, r0) the per-pair universal
@@ -70,6 +77,34 @@ class Sus2Potential(nn.Module):
         self.moments = MomentContraction(mtp.alpha_index_basic, mtp.alpha_index_times, mtp.alpha_moment_mapping,
                                          mtp.alpha_moments_count)
         self._mtp_tables = (mtp.alpha_index_basic, mtp.alpha_index_times, mtp.alpha_moment_mapping)
+        self.metadata: dict = {}
+        self.tasks: list[str] = []
+        self.task_shift = nn.Parameter(torch.zeros(0, c, dtype=torch.float64))
+        self.task_scale = nn.Parameter(torch.zeros(0, c, dtype=torch.float64))
+        self.task_moments = nn.Parameter(torch.zeros(0, len(mtp.alpha_moment_mapping), dtype=torch.float64))
+
+    # ------------------------------------------------------------------ tasks (theta_T)
+    def add_task(self, name: str) -> int:
+        """Add a task with zero corrections (the shared surface); returns its index."""
+        if name in self.tasks:
+            return self.tasks.index(name)
+        grow = lambda p: nn.Parameter(torch.cat([p.detach(), p.new_zeros(1, p.shape[1])]))  # noqa: E731
+        self.task_shift, self.task_scale, self.task_moments = (grow(self.task_shift), grow(self.task_scale),
+                                                               grow(self.task_moments))
+        self.tasks.append(name)
+        return len(self.tasks) - 1
+
+    def task_index(self, task: str | None) -> int:
+        """Index of a task name (-1 for ``None``, the shared surface); a clear error for unknown names."""
+        if task is None:
+            return -1
+        if task not in self.tasks:
+            raise ValueError(f"unknown task {task!r}: this model knows {self.tasks or 'no tasks'}")
+        return self.tasks.index(task)
+
+    def task_parameters(self) -> list[nn.Parameter]:
+        """theta_T: the task-specific parameters (selective L2 applies to the scale and moment corrections)."""
+        return [self.task_shift, self.task_scale, self.task_moments]
 
     # ------------------------------------------------------------------ construction and export
     @classmethod
@@ -77,9 +112,10 @@ class Sus2Potential(nn.Module):
         """Load an authors' ``.mtp`` file."""
         return cls(read_mtp(path), species)
 
-    def to_mtp(self) -> MtpFile:
-        """The model as an ``.mtp`` record (for :func:`sus2_model.io.write_mtp`)."""
+    def to_mtp(self, task: str | None = None) -> MtpFile:
+        """The model (with ``task``'s corrections folded in) as an ``.mtp`` record, for :func:`write_mtp`."""
         h = self.hyper
+        k = self.task_index(task)
         d = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
         radial = np.concatenate([d(self.radial_coeffs),
                                  np.vstack([d(self.species_weights)[None], d(self.stored_row_weights)])], axis=1)
@@ -90,9 +126,11 @@ class Sus2Potential(nn.Module):
             max_dist=self.r_cut, radial_basis_size=self.radial_basis_size, radial_funcs_count=len(radial),
             alpha_moments_count=h["alpha_moments_count"], alpha_index_basic=basic, alpha_index_times=times,
             alpha_moment_mapping=mapping, potential_name=h["potential_name"], potential_tag=h["potential_tag"],
-            scaling=float(self.scaling), radial_basis_type=h["radial_basis_type"], shift_coeffs=d(self.shift),
-            scal_coeffs=scal, radial_coeffs=radial, species_coeffs=d(self.species_coeffs),
-            moment_coeffs=d(self.moment_coeffs))
+            scaling=float(self.scaling), radial_basis_type=h["radial_basis_type"],
+            shift_coeffs=d(self.shift) + (d(self.task_shift)[k] if k >= 0 else 0.0),
+            scal_coeffs=scal, radial_coeffs=radial,
+            species_coeffs=d(self.species_coeffs) * (1.0 + (d(self.task_scale)[k] if k >= 0 else 0.0)),
+            moment_coeffs=d(self.moment_coeffs) + (d(self.task_moments)[k] if k >= 0 else 0.0))
 
     @property
     def species_index(self) -> dict[int, int]:
@@ -154,10 +192,17 @@ class Sus2Potential(nn.Module):
             parts.append(self.moments.basic_moments(e["radial"], e["powers"]))
         return self.moments.contract(torch.cat(parts))
 
-    def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """Site energies (N,) from basic moments (N, n_basic)."""
+    def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor, task_of_atom: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+        """Site energies (N,) from basic moments (N, n_basic); ``task_of_atom`` (-1 = shared) adds theta_T."""
         b = self.moments.contract(basic)
-        return self.shift[types] + self.species_coeffs[types] * (1.0 + b @ self.moment_coeffs)
+        if task_of_atom is None or not len(self.tasks):
+            return self.shift[types] + self.species_coeffs[types] * (1.0 + b @ self.moment_coeffs)
+        pad = lambda p: torch.cat([p, p.new_zeros(1, p.shape[1])])  # noqa: E731 - row -1 is the shared surface
+        shift = self.shift[types] + pad(self.task_shift)[task_of_atom, types]
+        scale = self.species_coeffs[types] * (1.0 + pad(self.task_scale)[task_of_atom, types])
+        moments = ((self.moment_coeffs + pad(self.task_moments)[task_of_atom]) * b).sum(-1)
+        return shift + scale * (1.0 + moments)
 
     def forward(self, batch: Batch, forces: bool = True, stress: bool = True, create_graph: bool = False
                 ) -> dict[str, torch.Tensor]:
@@ -174,7 +219,8 @@ class Sus2Potential(nn.Module):
         with torch.enable_grad():
             if not basic.requires_grad or not create_graph:
                 basic = basic.detach().requires_grad_(need_grad)
-            energy_atoms = self.energy_from_basic(basic, batch.types)
+            task = None if batch.task_of_structure is None else batch.task_of_structure[batch.structure_of_atom]
+            energy_atoms = self.energy_from_basic(basic, batch.types, task)
             if need_grad:
                 (g_basic,) = torch.autograd.grad(energy_atoms.sum(), basic, create_graph=create_graph)
         if not create_graph:

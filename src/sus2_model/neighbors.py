@@ -29,13 +29,15 @@ class Batch:
     nbr_mask: torch.Tensor  # (N, K) 1.0 for a real neighbour, 0.0 for padding
     volumes: torch.Tensor  # (S,) 0 for non-periodic structures
     n_structures: int
+    task_of_structure: torch.Tensor | None = None  # (S,) task index, -1 = the shared surface
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float64) -> "Batch":
         """Move to a device; floating tensors take ``dtype``."""
         f = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
         i = lambda t: t.to(device=device)  # noqa: E731
+        task = None if self.task_of_structure is None else i(self.task_of_structure)
         return Batch(f(self.positions), i(self.types), i(self.structure_of_atom), i(self.nbr_j), f(self.nbr_shift),
-                     f(self.nbr_mask), f(self.volumes), self.n_structures)
+                     f(self.nbr_mask), f(self.volumes), self.n_structures, task)
 
     def edge_vectors(self, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Vectors to every neighbour (N, K, 3), differentiable in ``positions``."""
@@ -116,11 +118,13 @@ def build_batch(
     species_index: dict[int, int],
     min_distance: float | None = None,
     names: Sequence[str] | None = None,
+    tasks: Sequence[int] | None = None,
 ) -> Batch:
     """Build the padded neighbour tables of many structures at once.
 
     ``min_distance`` (Å): raise :class:`StructureError` naming the structure if two atoms are closer.
     ``names`` label structures in error messages (default ``atoms.info["source"]`` or ``structure <index>``).
+    ``tasks`` gives each structure's task index (-1: the shared surface).
     """
     pos, types, owner, ei, ej, shifts, vols = [], [], [], [], [], [], []
     offset = 0
@@ -153,4 +157,5 @@ def build_batch(
         nbr_mask=torch.from_numpy(mask),
         volumes=torch.tensor(vols, dtype=torch.float64),
         n_structures=len(images),
+        task_of_structure=None if tasks is None else torch.tensor(list(tasks), dtype=torch.long),
     )

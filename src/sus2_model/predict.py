@@ -29,15 +29,23 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 
 def load_model(model: str | Path | Sus2Potential, species: str | Sequence[str] | None = None) -> Sus2Potential:
-    """A model from an ``.mtp`` path or an existing module; ``species`` (list, 'A,B', or file) names its types.
+    """A model from an ``.mtp`` or native ``.pt`` path, or an existing module.
 
-    Without ``species``, a ``species.json`` next to the ``.mtp`` file is used when present.
+    ``species`` (list, 'A,B', or a file) names the types; without it, a native file's own list or a
+    ``species.json`` next to the ``.mtp`` file is used.
     """
     if isinstance(model, Sus2Potential):
         if species is not None:
             model.species = parse_species(species)
         return model
     path = Path(model)
+    if path.suffix == ".pt":
+        from .io.native import load_native
+
+        loaded = load_native(path)
+        if species is not None:
+            loaded.species = parse_species(species)
+        return loaded
     symbols = parse_species(species) if species is not None else parse_species(default_species_file(path))
     return Sus2Potential.from_file(path, symbols)
 
@@ -53,9 +61,11 @@ class Prediction:
 
 
 def predict(model: Sus2Potential, images: Sequence[Atoms], batch_size: int = 32, device: str = "cpu",
-            dtype: str | torch.dtype = "float64", stress: bool = True, progress: bool = False) -> list[Prediction]:
-    """Evaluate many structures, ``batch_size`` at a time, in one model call per batch."""
+            dtype: str | torch.dtype = "float64", stress: bool = True, progress: bool = False,
+            task: str | None = None) -> list[Prediction]:
+    """Evaluate many structures, ``batch_size`` at a time, in one model call per batch (on ``task``'s surface)."""
     dtype = resolve_dtype(dtype)
+    task_index = model.task_index(task)
     model = model.to(device=device, dtype=dtype)
     results: list[Prediction] = []
     starts = range(0, len(images), batch_size)
@@ -66,7 +76,8 @@ def predict(model: Sus2Potential, images: Sequence[Atoms], batch_size: int = 32,
     for start in starts:
         chunk = images[start:start + batch_size]
         names = [a.info.get("source", f"structure {start + k}") for k, a in enumerate(chunk)]
-        batch = build_batch(chunk, model.r_cut, model.species_index, model.min_distance, names).to(device, dtype)
+        batch = build_batch(chunk, model.r_cut, model.species_index, model.min_distance, names,
+                            [task_index] * len(chunk)).to(device, dtype)
         out = model(batch, forces=True, stress=stress)
         owner = batch.structure_of_atom.cpu().numpy()
         forces = out["forces"].detach().cpu().double().numpy()

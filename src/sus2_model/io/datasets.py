@@ -92,7 +92,11 @@ def _slice(index: str) -> slice:
 
 
 def _tag(atoms: Atoms, path: Path, i: int) -> Atoms:
-    atoms.info.setdefault("source", f"{path}:{i}")
+    """Name the structure by file and index (an earlier name is kept as ``origin``)."""
+    previous = atoms.info.get("source")
+    if previous and previous != f"{path}:{i}":
+        atoms.info.setdefault("origin", previous)
+    atoms.info["source"] = f"{path}:{i}"
     return atoms
 
 

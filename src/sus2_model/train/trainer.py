@@ -1,0 +1,367 @@
+"""The training loop: L-BFGS (like the authors' BFGS) or Adam/AdamW, closed-form linear refits, EMA, early stopping,
+atomic checkpoints with resume, metrics CSV, plots, and export to the native and the authors' ``.mtp`` formats."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from .. import __version__
+from ..io import read_structures, write_mtp
+from ..io.native import atomic_torch_save, model_from_record, model_record, save_native
+from ..model import Sus2Potential
+from ..predict import error_metrics, load_model, predict, resolve_dtype
+from ..templates import untrained_mtp
+from . import distributed
+from .batches import Minibatch, loss_terms, make_minibatch, split_minibatches
+from .config import ConfigError, TrainConfig
+from .data import check_labels, dataset_hash, nearest_neighbour_stats, reference_energies, species_of
+from .linear import fit_linear
+
+
+def load_datasets(config: TrainConfig, species: list[str] | None = None) -> tuple[list[Atoms], list[Atoms]]:
+    """Read and check the train/valid data; each structure carries ``info['task']`` and ``info['weight']``."""
+    known = set(config.tasks)
+
+    def read(entries):
+        images = []
+        for entry in entries:
+            if entry.task is not None and entry.task not in known:
+                raise ConfigError(f"{entry.path}: unknown task name {entry.task!r}")
+            part = read_structures(entry.path, species=entry.species or species)
+            for atoms in part:
+                atoms.info["task"], atoms.info["weight"] = entry.task, float(entry.weight)
+            images += part
+        return images
+
+    train, valid = read(config.train), read(config.valid)
+    need_forces = config.force_weight > 0
+    check_labels(train, need_forces)
+    check_labels(valid, need_forces)
+    if not valid and config.valid_fraction > 0 and len(train) >= 5:
+        order = np.random.default_rng(config.seed).permutation(len(train))
+        n_valid = max(1, int(round(config.valid_fraction * len(train))))
+        valid = [train[i] for i in order[:n_valid]]
+        train = [train[i] for i in order[n_valid:]]
+    return train, valid
+
+
+def initial_model(config: TrainConfig, train: list[Atoms]) -> Sus2Potential:
+    """A fresh model whose scaling and shifts are initialised from the data, or the model to fine-tune."""
+    if config.init_model:
+        model = load_model(config.init_model)
+    else:
+        species = species_of(train)
+        mtp = untrained_mtp(len(species), config.max_rank, config.n_radial, config.max_level,
+                            config.radial_basis_size, min_dist=0.0, max_dist=config.cutoff,
+                            scaling_map=config.scaling_map, seed=config.seed)
+        model = Sus2Potential(mtp, species)
+        init_scaling_from_data(model, train)
+        with torch.no_grad():
+            model.shift.copy_(torch.as_tensor(reference_energies(train, species)) - 1.0)
+    missing = sorted(set(species_of(train)) - set(model.species))
+    if missing:
+        raise ConfigError(f"training data holds elements {missing} that the model to fine-tune lacks")
+    for name in config.tasks:
+        model.add_task(name)
+    return model
+
+
+def init_scaling_from_data(model: Sus2Potential, images: list[Atoms]) -> None:
+    """Per-pair universal scaling from nearest-neighbour distances: r0 at the typical nearest-neighbour distance,
+    alpha so that the cutoff range maps onto tanh's useful range, channels of increasing stiffness."""
+    stats = nearest_neighbour_stats(images, model.species, model.r_cut)
+    c = model.species_count
+    typical = float(np.median([s[0] for s in stats.values()])) if stats else 0.5 * model.r_cut
+    with torch.no_grad():
+        for a in range(c):
+            for b in range(c):
+                median, spread, shortest = stats.get((a, b), stats.get((b, a), (typical, 0.2, typical)))
+                r0 = 0.5 * (median + shortest)
+                span = max(model.r_cut - r0, 4.0 * spread, 0.5)
+                for k in range(model.n_channels):
+                    model.r0[k, a, b] = r0
+                    model.alpha[k, a, b] = (2.0 + 2.0 * k) / span
+        model.hyper["min_dist"] = float(min((s[2] for s in stats.values()), default=0.0))
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds besides the model and the optimiser."""
+
+    epoch: int = 0
+    elapsed: float = 0.0
+    best_loss: float = float("inf")
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains a SUS2 model as ``config`` says and writes everything under ``out``."""
+
+    def __init__(self, config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> None:
+        self.config, self.out, self.progress = config, Path(out), progress
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.dtype = resolve_dtype(config.dtype)
+        self.rank, self.world = distributed.setup(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.checkpoint_path = self.out / "checkpoint.pt"
+        checkpoint = read_native_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.exists() else None
+        self.train_images, self.valid_images = load_datasets(config)
+        self.dataset_hash = dataset_hash(self.train_images + self.valid_images)
+        if checkpoint is not None:
+            if checkpoint["dataset_hash"] != self.dataset_hash:
+                raise ConfigError(f"{self.checkpoint_path}: the checkpoint was written for other training data")
+            self.model = model_from_record(checkpoint["model"])
+            self.best = checkpoint["best"]
+            self.state = TrainState(**checkpoint["state"])
+        else:
+            self.model = initial_model(config, self.train_images)
+            self.best = None
+            self.state = TrainState()
+        self.model = self.model.to(device=config.device, dtype=self.dtype)
+        self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
+        if checkpoint is None and not config.init_model and len(config.tasks) == 0:
+            fit_linear(self.model.double(), self.train_images, force_weight=np.sqrt(config.force_weight))
+            self.model = self.model.to(dtype=self.dtype)
+        self.valid_batches = self._batches(self.valid_images, 64, np.random.default_rng(0))
+        self.optimizer = self._optimizer()
+        self.scheduler = self._scheduler()
+        if checkpoint is not None:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.scheduler is not None and checkpoint.get("scheduler"):
+                self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.ema = copy.deepcopy(self.model) if config.ema_decay > 0 and config.optimizer != "lbfgs" else None
+        self._full_batches: list[Minibatch] | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _batches(self, images: list[Atoms], size: int, rng: np.random.Generator) -> list[Minibatch]:
+        groups = split_minibatches(images, size, rng) if images else []
+        return [make_minibatch(g, self.model, self.task_index).to(self.config.device, self.dtype) for g in groups]
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad and p.numel()]
+        if self.config.optimizer == "lbfgs":
+            return torch.optim.LBFGS(params, lr=1.0, max_iter=5, history_size=100, line_search_fn="strong_wolfe",
+                                     tolerance_grad=1e-12, tolerance_change=1e-15)
+        cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        return cls(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def _scheduler(self):
+        if self.config.optimizer == "lbfgs" or self.config.schedule == "none":
+            return None
+        if self.config.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(self.config.epochs, 1),
+                                                              eta_min=self.config.lr * 0.01)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10)
+
+    # ------------------------------------------------------------------ loss
+    def _loss(self, mb: Minibatch) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        terms, _ = loss_terms(self.model, mb, c.force_weight > 0, c.stress_weight > 0)
+        weights = {"energy": c.energy_weight, "forces": c.force_weight, "stress": c.stress_weight}
+        loss = sum(weights[k] * v for k, v in terms.items())
+        if self.model.tasks and c.task_l2 > 0:
+            loss = loss + c.task_l2 * (self.model.task_scale.square().sum() + self.model.task_moments.square().sum())
+        return loss, {k: float(v.detach()) for k, v in terms.items()}
+
+    def _full_loss_closure(self):
+        if self._full_batches is None:
+            self._full_batches = self._batches(self.train_images, self.config.batch_size * 4, np.random.default_rng(1))
+        mine = self._full_batches[self.rank::self.world]
+        total = sum(len(mb.images) for mb in self._full_batches)
+
+        def closure():
+            self.optimizer.zero_grad()
+            value = 0.0
+            for mb in mine:
+                loss, _ = self._loss(mb)
+                (loss * len(mb.images) / total).backward()
+                value += float(loss.detach()) * len(mb.images) / total
+            return torch.tensor(distributed.average_gradients(self.model, value))
+
+        return closure
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict[str, Any]:
+        """Train until ``epochs``, ``max_time`` or early stopping; returns the final report."""
+        c = self.config
+        start = time.perf_counter() - self.state.elapsed
+        bar = _progress(self.progress and self.rank == 0, c.epochs, self.state.epoch)
+        closure = self._full_loss_closure() if c.optimizer == "lbfgs" else None
+        while self.state.epoch < c.epochs:
+            if time.perf_counter() - start > c.max_time:
+                break
+            epoch = self.state.epoch
+            if closure is not None:
+                train_loss = float(self.optimizer.step(closure))
+            else:
+                train_loss = self._adam_epoch(epoch)
+            if c.linear_refit_every and (epoch + 1) % c.linear_refit_every == 0 and not self.model.tasks:
+                fit_linear(self.model, self.train_images, force_weight=np.sqrt(c.force_weight))
+                self.model.to(dtype=self.dtype)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - start, 2),
+                   **self.validate()}
+            if self.scheduler is not None:
+                self.scheduler.step(row["valid_loss"]) if c.schedule == "plateau" else self.scheduler.step()
+            self.state.history.append(row)
+            self.state.epoch = epoch + 1
+            self.state.elapsed = time.perf_counter() - start
+            if row["valid_loss"] < self.state.best_loss:
+                self.state.best_loss, self.state.bad_epochs = row["valid_loss"], 0
+                self.best = model_record(self._eval_model())
+            else:
+                self.state.bad_epochs += 1
+            bar(row)
+            if self.state.epoch % c.checkpoint_every == 0:
+                self.checkpoint()
+                if self.rank == 0:
+                    _write_csv(self.out / "metrics.csv", self.state.history)
+            if not np.isfinite(train_loss) or self.state.bad_epochs >= c.patience:
+                break
+        bar(None)
+        self.checkpoint()
+        return self.finish()
+
+    def _adam_epoch(self, epoch: int) -> float:
+        batches = self._batches(self.train_images, self.config.batch_size, np.random.default_rng(self.config.seed + epoch))
+        total, count = 0.0, 0
+        for mb in batches[self.rank::self.world]:
+            self.optimizer.zero_grad()
+            loss, _ = self._loss(mb)
+            loss.backward()
+            distributed.average_gradients(self.model, 0.0)
+            self.optimizer.step()
+            if self.ema is not None:
+                with torch.no_grad():
+                    for e, p in zip(self.ema.parameters(), self.model.parameters()):
+                        e.lerp_(p, 1.0 - self.config.ema_decay)
+            total, count = total + float(loss.detach()), count + 1
+        return total / max(count, 1)
+
+    def _eval_model(self) -> Sus2Potential:
+        return self.ema if self.ema is not None else self.model
+
+    def validate(self) -> dict[str, float]:
+        """Validation loss and errors (the training set's when there is no validation set)."""
+        model, c = self._eval_model(), self.config
+        batches = self.valid_batches or self._full_batches or self._batches(self.train_images, 64, np.random.default_rng(0))
+        de, df, loss, n = [], [], 0.0, 0
+        for mb in batches:
+            terms, out = loss_terms(model, mb, True, False, create_graph=False)
+            loss += float((c.energy_weight * terms["energy"] + c.force_weight * terms["forces"]).detach()) * len(mb.images)
+            n += len(mb.images)
+            de.append(((out["energy"] - mb.energy) / mb.n_atoms).detach().cpu().numpy())
+            df.append((out["forces"] - mb.forces).detach().cpu().numpy().ravel())
+        de, df = np.concatenate(de), np.concatenate(df)
+        return {"valid_loss": loss / max(n, 1), "valid_energy_mae_mev_atom": float(np.abs(de).mean() * 1000),
+                "valid_force_mae_ev_a": float(np.abs(df).mean())}
+
+    # ------------------------------------------------------------------ outputs
+    def metadata(self) -> dict[str, Any]:
+        """Provenance stored with the model."""
+        return {"sus2_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
+                "dataset_hash": self.dataset_hash, "n_train": len(self.train_images), "n_valid": len(self.valid_images),
+                "config": self.config.to_dict(), "epochs": self.state.epoch, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def checkpoint(self) -> None:
+        """Write the checkpoint atomically (rank 0 only)."""
+        if self.rank != 0:
+            return
+        atomic_torch_save({
+            "format": "sus2-checkpoint", "model": model_record(self.model), "best": self.best,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "state": self.state.__dict__, "dataset_hash": self.dataset_hash}, self.checkpoint_path)
+
+    def finish(self) -> dict[str, Any]:
+        """Export the best model (native + .mtp per task), write metrics CSV, plots and a JSON report."""
+        best = model_from_record(self.best) if self.best is not None else self._eval_model()
+        best.metadata = self.metadata()
+        report: dict[str, Any] = {"parameters": best.parameter_count(), "epochs": self.state.epoch,
+                                  "seconds": round(self.state.elapsed, 1), "dataset_hash": self.dataset_hash}
+        if self.rank != 0:
+            return report
+        save_native(best, self.out / "model.pt", best.metadata)
+        write_mtp(best.to_mtp(), self.out / "model.mtp")
+        for task in best.tasks:
+            write_mtp(best.to_mtp(task), self.out / f"model_{task}.mtp")
+        _write_csv(self.out / "metrics.csv", self.state.history)
+        evaluation = self.valid_images or self.train_images
+        by_task: dict[str | None, list[Atoms]] = {}
+        for atoms in evaluation:
+            by_task.setdefault(atoms.info.get("task"), []).append(atoms)
+        for task, images in by_task.items():
+            preds = predict(best, images, batch_size=32, dtype=self.dtype, task=task)
+            report[f"valid_{task or 'shared'}"] = error_metrics(images, preds)
+            from .plots import parity_plot
+
+            parity_plot(images, preds, self.out / f"parity_{task or 'shared'}.png", title=f"validation ({task or 'shared'})")
+        from .plots import learning_curve
+
+        learning_curve(self.state.history, self.out / "learning_curve.png")
+        (self.out / "report.json").write_text(json.dumps(report, indent=2))
+        return report
+
+
+def read_native_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a training checkpoint with ``weights_only=True``."""
+    from ..errors import FileFormatError
+
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise FileFormatError(path, None, f"unreadable checkpoint: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != "sus2-checkpoint":
+        raise FileFormatError(path, None, "not a sus2 training checkpoint")
+    return record
+
+
+def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def _progress(enabled: bool, total: int, done: int):
+    """A rich progress bar with live metrics; returns an update function (``None`` closes it)."""
+    if not enabled:
+        return lambda row: None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"))
+    task = bar.add_task("train", total=total, completed=done, metrics="")
+    bar.start()
+
+    def update(row):
+        if row is None:
+            bar.stop()
+            return
+        bar.update(task, completed=row["epoch"], metrics=f"loss {row['train_loss']:.3e}  E {row['valid_energy_mae_mev_atom']:.2f} "
+                                                          f"meV/at  F {row['valid_force_mae_ev_a']:.4f} eV/Å")
+
+    return update
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train a SUS2 model; see :class:`Trainer`."""
+    return Trainer(config, out, resume=resume, progress=progress).run()

@@ -1,0 +1,146 @@
+"""Training engine: outputs, exports, resume after kill -9, multi-task parameters, bad input, DBS selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from sus2_model import StructureError, Sus2Calculator, load_model
+from sus2_model.cli import main
+from sus2_model.demo import emt_dataset
+from sus2_model.io import read_structures, write_structures
+from sus2_model.train.config import ConfigError, load_config
+from sus2_model.train.trainer import train
+
+SMALL = {"n_radial": 2, "max_level": 12, "radial_basis_size": 6, "cutoff": 4.5, "batch_size": 8}
+
+
+@pytest.fixture
+def emt_file(tmp_path) -> Path:
+    path = tmp_path / "emt.extxyz"
+    write_structures(path, emt_dataset(24, seed=5))
+    return path
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_train_writes_models_metrics_and_plots(tmp_path, emt_file, optimizer):
+    config = load_config(None, train=[str(emt_file)], epochs=6, optimizer=optimizer, ema_decay=0.9, **SMALL)
+    report = train(config, tmp_path / "out", progress=False)
+    out = tmp_path / "out"
+    for name in ("model.pt", "model.mtp", "metrics.csv", "learning_curve.png", "parity_shared.png", "report.json"):
+        assert (out / name).stat().st_size > 0, name
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 7 and rows[0].startswith("epoch,train_loss")
+    assert report["valid_shared"]["energy_mae_mev_atom"] < 50
+    native = load_model(out / "model.pt")
+    exported = load_model(out / "model.mtp", species=native.species)
+    assert native.metadata["dataset_hash"] == report["dataset_hash"]
+    assert native.metadata["config"]["optimizer"] == optimizer
+    atoms = emt_dataset(1, seed=9)[0]
+    atoms.calc = Sus2Calculator(native)
+    e_native = atoms.get_potential_energy()
+    atoms.calc = Sus2Calculator(exported)
+    assert atoms.get_potential_energy() == pytest.approx(e_native, abs=1e-9)
+
+
+def test_resume_after_kill_loses_at_most_one_interval(tmp_path, emt_file):
+    out = tmp_path / "out"
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"train": [str(emt_file)], "epochs": 400, "checkpoint_every": 1,
+                                  "optimizer": "adam", **SMALL}))
+    cmd = [sys.executable, "-m", "sus2_model.cli", "train", "--config", str(config), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / "checkpoint.pt"
+    deadline = time.time() + 120
+    epoch_at_kill = 0
+    while time.time() < deadline and epoch_at_kill < 3:
+        time.sleep(0.5)
+        if checkpoint.exists():
+            try:
+                epoch_at_kill = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
+            except Exception:  # noqa: BLE001 - a rename may be in flight
+                continue
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert epoch_at_kill >= 3
+    saved = torch.load(checkpoint, weights_only=True)["state"]
+    assert saved["epoch"] >= epoch_at_kill  # the checkpoint on disk is whole, never half-written
+    resumed = load_config(config, epochs=saved["epoch"] + 2)
+    train(resumed, out, resume=True, progress=False)
+    history = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in history] == list(range(1, saved["epoch"] + 3))
+
+
+def test_multi_task_parameters_and_task_calculator(tmp_path):
+    base = emt_dataset(16, seed=1)
+    shifted = []
+    for atoms in emt_dataset(6, seed=2):  # domain B: another reference energy and stiffer bonds
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=1.3 * e + 0.5 * len(atoms), forces=1.3 * f)
+        shifted.append(atoms)
+    write_structures(tmp_path / "a.extxyz", base)
+    write_structures(tmp_path / "b.extxyz", shifted)
+    config = load_config(None, train=[{"path": str(tmp_path / "a.extxyz"), "task": "A"},
+                                      {"path": str(tmp_path / "b.extxyz"), "task": "B", "weight": 2.0}],
+                         epochs=8, force_weight=0.01, **SMALL)
+    train(config, tmp_path / "out", progress=False)
+    model = load_model(tmp_path / "out" / "model.pt")
+    assert model.tasks == ["A", "B"]
+    atoms = shifted[0].copy()
+    energies = {}
+    for task in (None, "A", "B"):
+        atoms.calc = Sus2Calculator(model, task=task)
+        energies[task] = atoms.get_potential_energy()
+    assert abs(energies["B"] - energies["A"]) > 0.1 * len(atoms)  # the task surfaces differ by B's offset
+    folded = load_model(tmp_path / "out" / "model_B.mtp", species=model.species)
+    atoms.calc = Sus2Calculator(folded)
+    assert atoms.get_potential_energy() == pytest.approx(energies["B"], abs=1e-8)
+    with pytest.raises(ValueError, match="unknown task 'C'"):
+        Sus2Calculator(model, task="C")
+
+
+def test_bad_training_input_names_the_structure(tmp_path):
+    images = emt_dataset(6)
+    images[3].calc.results["energy"] = float("nan")
+    write_structures(tmp_path / "nan.extxyz", images)
+    with pytest.raises(StructureError, match=r"nan\.extxyz:3: energy label is NaN"):
+        train(load_config(None, train=[str(tmp_path / "nan.extxyz")], epochs=1, **SMALL), tmp_path / "o1", progress=False)
+    images = emt_dataset(6)
+    images[2].calc = SinglePointCalculator(images[2], energy=images[2].get_potential_energy())
+    write_structures(tmp_path / "noforce.extxyz", images)
+    with pytest.raises(StructureError, match=r"noforce\.extxyz:2: no force labels"):
+        train(load_config(None, train=[str(tmp_path / "noforce.extxyz")], epochs=1, **SMALL), tmp_path / "o2",
+              progress=False)
+    images = emt_dataset(6)
+    images[4].calc.results["forces"] = images[4].calc.results["forces"][:-1]
+    with pytest.raises(StructureError, match=r"emt:0:4: \d+ force rows for \d+ atoms"):
+        from sus2_model.train.data import check_labels
+
+        check_labels(images)
+    with pytest.raises(ConfigError, match="unknown key 'learning_rate'"):
+        load_config(None, train=["x.extxyz"], learning_rate=0.1)
+    with pytest.raises(ConfigError, match="optimizer: invalid value 'sgd'"):
+        load_config(None, train=["x.extxyz"], optimizer="sgd")
+
+
+def test_dbs_select_covers_and_records_provenance(tmp_path, emt_file, capsys):
+    out = tmp_path / "dbs.extxyz"
+    assert main(["dbs", "select", str(emt_file), "--fraction", "0.1", "--min-count", "3", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["count"] == 3 and len(set(summary["indices"])) == 3
+    chosen = read_structures(out)
+    assert [a.info["dbs_index"] for a in chosen] == summary["indices"]
+    assert json.loads(Path(str(out) + ".json").read_text())["source_hash"] == summary["source_hash"]
+    source = read_structures(emt_file)
+    for atoms in chosen:
+        np.testing.assert_allclose(atoms.positions, source[atoms.info["dbs_index"]].positions, atol=1e-8)
