@@ -144,3 +144,19 @@ def test_dbs_select_covers_and_records_provenance(tmp_path, emt_file, capsys):
     source = read_structures(emt_file)
     for atoms in chosen:
         np.testing.assert_allclose(atoms.positions, source[atoms.info["dbs_index"]].positions, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tmp_path, emt_file):
+    """Data-parallel L-BFGS under torchrun (gloo, 2 processes) follows the single-process run."""
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"train": [str(emt_file)], "epochs": 4, "optimizer": "lbfgs", "threads": 1, **SMALL}))
+    single = tmp_path / "single"
+    assert main(["train", "--config", str(config), "--out", str(single)]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "sus2_model.cli",
+           "train", "--config", str(config), "--out", str(tmp_path / "ddp")]
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
+    one, two = load_model(single / "model.pt"), load_model(tmp_path / "ddp" / "model.pt")
+    for name in ("moment_coeffs", "radial_coeffs", "alpha", "r0", "shift"):
+        np.testing.assert_allclose(getattr(two, name).detach(), getattr(one, name).detach(), rtol=1e-6, atol=1e-8)

@@ -58,18 +58,30 @@ def split_minibatches(images: Sequence[Atoms], batch_size: int, rng: np.random.G
     return [[images[i] for i in order[s:s + batch_size]] for s in range(0, len(images), batch_size)]
 
 
-def loss_terms(model: Sus2Potential, mb: Minibatch, want_forces: bool, want_stress: bool, create_graph: bool = True
-               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Weighted mean-squared errors (energy per atom, force components, virial per atom) and the model outputs."""
+def loss_sums(model: Sus2Potential, mb: Minibatch, want_forces: bool, want_stress: bool, create_graph: bool = True
+              ) -> tuple[dict[str, torch.Tensor], dict[str, float], dict[str, torch.Tensor]]:
+    """Weighted sums of squared errors (energy per atom, force components, virial per atom), the sums of weights
+    that turn them into means, and the model outputs.  Summing over minibatches before dividing makes the loss
+    independent of how the data is split (across processes, for instance)."""
     out = model(mb.batch, forces=want_forces, stress=want_stress, create_graph=create_graph)
     w = mb.weight
-    terms = {"energy": (w * ((out["energy"] - mb.energy) / mb.n_atoms).square()).sum() / w.sum()}
+    sums = {"energy": (w * ((out["energy"] - mb.energy) / mb.n_atoms).square()).sum()}
+    norms = {"energy": float(w.sum())}
     if want_forces:
         atom_w = w[mb.batch.structure_of_atom]
-        terms["forces"] = (atom_w.unsqueeze(1) * (out["forces"] - mb.forces).square()).sum() / (3 * atom_w.sum())
+        sums["forces"] = (atom_w.unsqueeze(1) * (out["forces"] - mb.forces).square()).sum()
+        norms["forces"] = 3.0 * float(atom_w.sum())
     if want_stress and bool(mb.has_virial.any()):
         vol = mb.batch.volumes.reshape(-1, 1, 1)
         pred = out["stress"] * vol / mb.n_atoms.reshape(-1, 1, 1)
         sw = w * mb.has_virial
-        terms["stress"] = (sw.reshape(-1, 1, 1) * (pred - mb.virial).square()).sum() / (9 * sw.sum())
-    return terms, out
+        sums["stress"] = (sw.reshape(-1, 1, 1) * (pred - mb.virial).square()).sum()
+        norms["stress"] = 9.0 * float(sw.sum())
+    return sums, norms, out
+
+
+def loss_terms(model: Sus2Potential, mb: Minibatch, want_forces: bool, want_stress: bool, create_graph: bool = True
+               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Weighted mean-squared errors of one minibatch and the model outputs."""
+    sums, norms, out = loss_sums(model, mb, want_forces, want_stress, create_graph)
+    return {k: v / norms[k] for k, v in sums.items()}, out

@@ -30,7 +30,11 @@ def average_gradients(model: torch.nn.Module, value: float) -> float:
     """Sum the parameter gradients and ``value`` over all processes (each rank pre-scales its share)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return value
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:  # a rank whose share left this parameter untouched still takes part
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads] + [grads[0].new_tensor([value])])
     dist.all_reduce(flat)
     offset = 0

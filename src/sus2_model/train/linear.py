@@ -5,7 +5,9 @@ With the radial part and the species multipliers c_s fixed, every label is linea
     E  = sum_i shift_{s_i} + c_{s_i} (1 + sum_k m_k B_k(i)),      F = sum_k m_k F^{(k)},   sigma = sum_k m_k sigma^{(k)}
 
 where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted per atom
-(energies) and per component (forces, stress) and the least-squares problem is solved with a ridge term.
+(energies) and per component (forces, stress) and the least-squares problem is solved with a ridge term.  Energy
+rows use every structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms, since each
+coefficient costs one force evaluation of that subset.
 """
 
 from __future__ import annotations
@@ -41,10 +43,15 @@ def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool) ->
 
 
 def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.01,
-               stress_weight: float = 0.0, ridge: float = 1e-8) -> dict[str, float]:
+               stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = 3000, seed: int = 0
+               ) -> dict[str, float]:
     """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs."""
     images = list(images)
     batch = build_batch(images, model.r_cut, model.species_index, model.min_distance)
+    order = np.random.default_rng(seed).permutation(len(images))
+    sizes = np.cumsum([len(images[i]) for i in order])
+    subset = [images[i] for i in order[: max(1, int(np.searchsorted(sizes, max_force_atoms, side="right")))]]
+    force_batch = build_batch(subset, model.r_cut, model.species_index, model.min_distance)
     model = model.double()
     n_species, n_scalar = model.species_count, len(model.moment_coeffs)
     with torch.no_grad():
@@ -60,16 +67,16 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     y_e = np.array([a.get_potential_energy() for a in images]) - np.bincount(owner, c, len(images))
     rows, rhs = [a_e / n_atoms[:, None] * energy_weight], [y_e / n_atoms * energy_weight]
 
-    has_stress = stress_weight > 0 and all("stress" in (a.calc.results if a.calc else {}) for a in images)
+    has_stress = stress_weight > 0 and all("stress" in (a.calc.results if a.calc else {}) for a in subset)
     if force_weight > 0 or has_stress:
-        f_k, s_k = _unit_responses(model, batch, n_scalar, has_stress)
+        f_k, s_k = _unit_responses(model, force_batch, n_scalar, has_stress)
         if force_weight > 0:
             rows.append(np.hstack([np.zeros((len(f_k), n_species)), f_k]) * force_weight)
-            rhs.append(np.concatenate([a.get_forces().ravel() for a in images]) * force_weight)
+            rhs.append(np.concatenate([a.get_forces().ravel() for a in subset]) * force_weight)
         if has_stress:
             s_rows = s_k.reshape(-1, n_scalar)
             rows.append(np.hstack([np.zeros((len(s_rows), n_species)), s_rows]) * stress_weight)
-            rhs.append(np.concatenate([a.get_stress() for a in images]) * stress_weight)
+            rhs.append(np.concatenate([a.get_stress() for a in subset]) * stress_weight)
     a, y = np.vstack(rows), np.concatenate(rhs)
     scale = np.sqrt((a**2).sum(axis=0)) + 1e-30
     lhs = (a / scale).T @ (a / scale) + ridge * np.eye(a.shape[1])

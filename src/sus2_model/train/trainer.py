@@ -24,7 +24,7 @@ from ..model import Sus2Potential
 from ..predict import error_metrics, load_model, predict, resolve_dtype
 from ..templates import untrained_mtp
 from . import distributed
-from .batches import Minibatch, loss_terms, make_minibatch, split_minibatches
+from .batches import Minibatch, loss_sums, loss_terms, make_minibatch, split_minibatches
 from .config import ConfigError, TrainConfig
 from .data import check_labels, dataset_hash, nearest_neighbour_stats, reference_energies, species_of
 from .linear import fit_linear
@@ -169,28 +169,37 @@ class Trainer:
         return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10)
 
     # ------------------------------------------------------------------ loss
-    def _loss(self, mb: Minibatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, mb: Minibatch, norms: dict[str, float] | None = None, share: float = 1.0) -> torch.Tensor:
+        """Weighted loss of ``mb``: its error sums over ``norms`` (default: its own), plus ``share`` of the selective
+        L2 penalty on theta_T."""
         c = self.config
-        terms, _ = loss_terms(self.model, mb, c.force_weight > 0, c.stress_weight > 0)
+        sums, own, _ = loss_sums(self.model, mb, c.force_weight > 0, c.stress_weight > 0)
+        norms = norms or own
         weights = {"energy": c.energy_weight, "forces": c.force_weight, "stress": c.stress_weight}
-        loss = sum(weights[k] * v for k, v in terms.items())
+        loss = sum(weights[k] * v / max(norms.get(k, 0.0), 1e-30) for k, v in sums.items())
         if self.model.tasks and c.task_l2 > 0:
-            loss = loss + c.task_l2 * (self.model.task_scale.square().sum() + self.model.task_moments.square().sum())
-        return loss, {k: float(v.detach()) for k, v in terms.items()}
+            penalty = self.model.task_scale.square().sum() + self.model.task_moments.square().sum()
+            loss = loss + share * c.task_l2 * penalty
+        return loss
 
     def _full_loss_closure(self):
         if self._full_batches is None:
-            self._full_batches = self._batches(self.train_images, self.config.batch_size * 4, np.random.default_rng(1))
+            size = min(self.config.batch_size * 4, -(-len(self.train_images) // self.world))  # >= one batch per rank
+            self._full_batches = self._batches(self.train_images, size, np.random.default_rng(1))
         mine = self._full_batches[self.rank::self.world]
-        total = sum(len(mb.images) for mb in self._full_batches)
+        norms = {  # dataset totals of the weights (see loss_sums)
+            "energy": sum(float(mb.weight.sum()) for mb in self._full_batches),
+            "forces": 3.0 * sum(float(mb.weight[mb.batch.structure_of_atom].sum()) for mb in self._full_batches),
+            "stress": 9.0 * sum(float((mb.weight * mb.has_virial).sum()) for mb in self._full_batches)}
+        n_batches = len(self._full_batches)
 
         def closure():
             self.optimizer.zero_grad()
             value = 0.0
             for mb in mine:
-                loss, _ = self._loss(mb)
-                (loss * len(mb.images) / total).backward()
-                value += float(loss.detach()) * len(mb.images) / total
+                loss = self._loss(mb, norms, share=1.0 / n_batches)
+                loss.backward()
+                value += float(loss.detach())
             return torch.tensor(distributed.average_gradients(self.model, value))
 
         return closure
@@ -241,7 +250,7 @@ class Trainer:
         total, count = 0.0, 0
         for mb in batches[self.rank::self.world]:
             self.optimizer.zero_grad()
-            loss, _ = self._loss(mb)
+            loss = self._loss(mb)
             loss.backward()
             distributed.average_gradients(self.model, 0.0)
             self.optimizer.step()
