@@ -96,6 +96,24 @@ def init_scaling_from_data(model: Sus2Potential, images: list[Atoms]) -> None:
         model.hyper["min_dist"] = float(min((s[2] for s in stats.values()), default=0.0))
 
 
+def init_task_shifts(model: Sus2Potential, images: list[Atoms]) -> None:
+    """Start each task's per-species shift at its mean residual from the shared surface (composition fit)."""
+    if not model.tasks:
+        return
+    preds = predict(model, images, batch_size=64, stress=False)
+    for name in model.tasks:
+        mine = [(a, p) for a, p in zip(images, preds) if a.info.get("task") == name]
+        if not mine:
+            continue
+        residual = [(a, a.get_potential_energy() - p.energy) for a, p in mine]
+        present = [s for s in model.species if any(s in a.get_chemical_symbols() for a, _ in residual)]
+        counts = np.array([[a.get_chemical_symbols().count(s) for s in present] for a, _ in residual], dtype=float)
+        offsets = np.linalg.lstsq(counts, np.array([r for _, r in residual]), rcond=None)[0]
+        with torch.no_grad():
+            for symbol, offset in zip(present, offsets):
+                model.task_shift[model.tasks.index(name), model.species.index(symbol)] = float(offset)
+
+
 @dataclass
 class TrainState:
     """What a checkpoint holds besides the model and the optimiser."""
@@ -134,8 +152,9 @@ class Trainer:
             self.state = TrainState()
         self.model = self.model.to(device=config.device, dtype=self.dtype)
         self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
-        if checkpoint is None and not config.init_model and len(config.tasks) == 0:
+        if checkpoint is None and not config.init_model:
             fit_linear(self.model.double(), self.train_images, force_weight=np.sqrt(config.force_weight))
+            init_task_shifts(self.model, self.train_images)
             self.model = self.model.to(dtype=self.dtype)
         self.valid_batches = self._batches(self.valid_images, 64, np.random.default_rng(0))
         self.optimizer = self._optimizer()
