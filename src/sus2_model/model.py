@@ -70,6 +70,9 @@ class Sus2Potential(nn.Module):
         # weights of rows 1.. are stored by the format but unused by the model: kept for an exact round trip
         self.register_buffer("stored_row_weights", f64(mtp.radial_coeffs[1:, r:]))
         self.register_buffer("scaling", torch.tensor(float(mtp.scaling), dtype=torch.float64))
+        # per-descriptor multipliers (the authors' linear_mults): training sets them to 1/std of B_k so the
+        # coefficients are well conditioned; exported coefficients are moment_coeffs * moment_scale
+        self.register_buffer("moment_scale", torch.ones(len(mtp.alpha_moment_mapping), dtype=torch.float64))
         channel = channel_of_radial_function(mtp.scaling_map, n_mu, mtp.L + 1)
         rows = torch.as_tensor(channel[:, None] * r + np.arange(r)[None, :])  # (n_mu, R) row of the block matrix
         self.register_buffer("block_rows", rows, persistent=False)
@@ -130,7 +133,7 @@ class Sus2Potential(nn.Module):
             shift_coeffs=d(self.shift) + (d(self.task_shift)[k] if k >= 0 else 0.0),
             scal_coeffs=scal, radial_coeffs=radial,
             species_coeffs=d(self.species_coeffs) * (1.0 + (d(self.task_scale)[k] if k >= 0 else 0.0)),
-            moment_coeffs=d(self.moment_coeffs) + (d(self.task_moments)[k] if k >= 0 else 0.0))
+            moment_coeffs=(d(self.moment_coeffs) + (d(self.task_moments)[k] if k >= 0 else 0.0)) * d(self.moment_scale))
 
     @property
     def species_index(self) -> dict[int, int]:
@@ -138,6 +141,15 @@ class Sus2Potential(nn.Module):
         if self.species is None:
             raise ValueError("this model has no species list: pass species=[...] (or species.json next to the .mtp)")
         return {atomic_numbers[s]: i for i, s in enumerate(self.species)}
+
+    def set_moment_scale(self, scale: torch.Tensor) -> None:
+        """Change the descriptor multipliers without changing the model's energies."""
+        with torch.no_grad():
+            scale = torch.as_tensor(scale, dtype=self.moment_scale.dtype, device=self.moment_scale.device)
+            ratio = self.moment_scale / scale
+            self.moment_coeffs.mul_(ratio)
+            self.task_moments.mul_(ratio)
+            self.moment_scale.copy_(scale)
 
     def parameter_count(self) -> int:
         """Number of trainable parameters."""
@@ -195,7 +207,7 @@ class Sus2Potential(nn.Module):
     def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor, task_of_atom: torch.Tensor | None = None
                           ) -> torch.Tensor:
         """Site energies (N,) from basic moments (N, n_basic); ``task_of_atom`` (-1 = shared) adds theta_T."""
-        b = self.moments.contract(basic)
+        b = self.moments.contract(basic) * self.moment_scale
         if task_of_atom is None or not len(self.tasks):
             return self.shift[types] + self.species_coeffs[types] * (1.0 + b @ self.moment_coeffs)
         pad = lambda p: torch.cat([p, p.new_zeros(1, p.shape[1])])  # noqa: E731 - row -1 is the shared surface

@@ -55,7 +55,7 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     model = model.double()
     n_species, n_scalar = model.species_count, len(model.moment_coeffs)
     with torch.no_grad():
-        b = model.descriptors(batch).numpy()
+        b = (model.descriptors(batch) * model.moment_scale).numpy()  # the model's scaled descriptors
     types = batch.types.numpy()
     owner = batch.structure_of_atom.numpy()
     c = model.species_coeffs.detach().numpy()[types]

@@ -21,6 +21,7 @@ from .. import __version__
 from ..io import read_structures, write_mtp
 from ..io.native import atomic_torch_save, model_from_record, model_record, save_native
 from ..model import Sus2Potential
+from ..neighbors import build_batch
 from ..predict import error_metrics, load_model, predict, resolve_dtype
 from ..templates import untrained_mtp
 from . import distributed
@@ -70,6 +71,7 @@ def initial_model(config: TrainConfig, train: list[Atoms]) -> Sus2Potential:
         init_scaling_from_data(model, train)
         with torch.no_grad():
             model.shift.copy_(torch.as_tensor(reference_energies(train, species)) - 1.0)
+        normalise_descriptors(model, train)
     missing = sorted(set(species_of(train)) - set(model.species))
     if missing:
         raise ConfigError(f"training data holds elements {missing} that the model to fine-tune lacks")
@@ -94,6 +96,20 @@ def init_scaling_from_data(model: Sus2Potential, images: list[Atoms]) -> None:
                     model.r0[k, a, b] = r0
                     model.alpha[k, a, b] = (2.0 + 2.0 * k) / span
         model.hyper["min_dist"] = float(min((s[2] for s in stats.values()), default=0.0))
+
+
+def normalise_descriptors(model: Sus2Potential, images: list[Atoms], max_atoms: int = 4000) -> None:
+    """Set the descriptor multipliers to 1/std of each scalar descriptor over (a sample of) the training atoms."""
+    order = np.random.default_rng(0).permutation(len(images))
+    sample, atoms = [], 0
+    for i in order:
+        sample.append(images[i])
+        atoms += len(images[i])
+        if atoms >= max_atoms:
+            break
+    with torch.no_grad():
+        b = model.descriptors(build_batch(sample, model.r_cut, model.species_index)).double()
+    model.set_moment_scale(1.0 / (b.std(dim=0) + 1e-12 * b.abs().max() + 1e-300))
 
 
 def init_task_shifts(model: Sus2Potential, images: list[Atoms]) -> None:
