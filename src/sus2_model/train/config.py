@@ -34,9 +34,9 @@ class TrainConfig:
     valid_fraction: float = 0.1
     # model (ignored when fine-tuning ``init_model``)
     init_model: str | None = None
-    max_rank: int = 2
-    n_radial: int = 4
-    max_level: int = 20
+    max_rank: int = 3
+    n_radial: int = 5
+    max_level: int = 26
     radial_basis_size: int = 8
     cutoff: float = 5.0
     scaling_map: str = "K"
