@@ -22,7 +22,7 @@ from sus2_model.io import read_structures, write_structures
 from sus2_model.train.config import ConfigError, load_config
 from sus2_model.train.trainer import train
 
-SMALL = {"n_radial": 2, "max_level": 12, "radial_basis_size": 6, "cutoff": 4.5, "batch_size": 8}
+SMALL = {"max_rank": 2, "n_radial": 2, "max_level": 12, "radial_basis_size": 6, "cutoff": 4.5, "batch_size": 8}
 
 
 @pytest.fixture

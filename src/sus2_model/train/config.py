@@ -47,7 +47,7 @@ class TrainConfig:
     task_l2: float = 3e-6  # selective L2 on theta_T (task scale and moment corrections)
     # optimisation
     optimizer: str = "lbfgs"  # lbfgs | adam | adamw
-    lr: float = 0.01
+    lr: float = 0.001  # adam/adamw; larger rates undo the closed-form starting point
     weight_decay: float = 0.0
     schedule: str = "cosine"  # cosine | plateau | none (adam/adamw)
     epochs: int = 400
