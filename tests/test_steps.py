@@ -1,0 +1,57 @@
+"""Engine-neutral steps: labelling (EMT and real Quantum ESPRESSO) and the EOS fit."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from sus2_workflows.errors import LabelingError
+from sus2_workflows.steps.eos import birch_murnaghan, fit_birch_murnaghan, screen_eos
+from sus2_workflows.steps.label import AseLabeler, QuantumEspressoLabeler, label_structures
+
+
+def test_ase_labeler_labels_and_records_failures(tmp_path):
+    good = bulk("Cu", "fcc", a=3.6)
+    bad = bulk("Cu", "fcc", a=3.6)
+    bad.set_chemical_symbols(["U"])  # EMT has no parameters for U
+    bad.info["source"] = "seed:uranium"
+    result = label_structures([good, bad, good * 2], AseLabeler("ase.calculators.emt", "EMT"), tmp_path)
+    assert len(result.labelled) == 2
+    assert result.failed[0]["source"] == "seed:uranium" and "U" in result.failed[0]["error"]
+    assert result.labelled[0].get_potential_energy() == pytest.approx(EMT().get_potential_energy(good), abs=1e-10)
+    assert result.labelled[0].info["labeler"] == "ase"
+
+
+@pytest.mark.skipif(shutil.which("pw.x") is None, reason="Quantum ESPRESSO (pw.x) is not installed")
+def test_quantum_espresso_labeler_runs_pw(tmp_path):
+    atoms = bulk("Si", "diamond", a=5.43)
+    atoms.rattle(0.02, seed=1)
+    labeler = QuantumEspressoLabeler({"Si": "Si.pbe-rrkj.UPF"}, ecutwfc=20, kspacing=0.5)
+    result = label_structures([atoms], labeler, tmp_path)
+    assert not result.failed
+    labelled = result.labelled[0]
+    assert -230 < labelled.get_potential_energy() < -180  # eV: two Si atoms with this pseudopotential
+    forces = labelled.get_forces()
+    assert np.abs(forces).max() > 0.01 and np.abs(forces.sum(axis=0)).max() < 1e-3
+    assert labelled.get_stress().shape == (6,)
+    assert (tmp_path / "00000" / "espresso.pwi").exists()
+
+
+def test_missing_pw_x_is_a_clear_error(tmp_path):
+    labeler = QuantumEspressoLabeler({"Si": "Si.pbe-rrkj.UPF"}, command="no-such-pw.x")
+    with pytest.raises(LabelingError, match="no-such-pw.x not found on PATH"):
+        label_structures([bulk("Si")], labeler, tmp_path)
+
+
+def test_birch_murnaghan_fit_recovers_emt_copper():
+    fit = screen_eos(bulk("Cu", "fcc", a=3.6), EMT())
+    assert fit.v0 == pytest.approx(11.57, abs=0.05)  # EMT Cu
+    assert 120 < fit.b0_gpa < 150 and 3 < fit.b1 < 7 and fit.rms_residual_mev < 0.5
+    v = np.linspace(10, 13, 9)
+    exact = fit_birch_murnaghan(v, birch_murnaghan(v, -3.0, 11.5, 0.8, 4.5))
+    assert (exact.v0, exact.e0, exact.b1) == pytest.approx((11.5, -3.0, 4.5), abs=1e-6)
+    assert exact.b0_gpa == pytest.approx(0.8 * 160.21766208, rel=1e-6)
