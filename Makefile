@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m sus2_model.demo --out demo_output
+	$(BIN)/sus2 campaign run workflows/quickstart.yaml --folder demo_output
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,5 @@
+"""jobflow adapter: thin jobs and Makers around the engine-neutral steps."""
+
+from .makers import ActiveLearningMaker, EosScreeningMaker, LabelMaker, Sus2CampaignMaker, TrainSus2Maker
+
+__all__ = ["ActiveLearningMaker", "EosScreeningMaker", "LabelMaker", "Sus2CampaignMaker", "TrainSus2Maker"]

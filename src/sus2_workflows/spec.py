@@ -1,0 +1,113 @@
+"""Campaign specs (``workflows/*.yaml``): pydantic models; an unknown key or a bad value is an error naming it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import SpecError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedSpec(_Strict):
+    """Seed structures: a prototype lattice, strained and rattled copies."""
+
+    element: str
+    prototype: Literal["fcc", "bcc", "hcp", "diamond", "sc"]
+    a: float | None = Field(None, gt=0, description="lattice constant (Å); default ASE's reference value")
+    supercell: tuple[int, int, int] = (1, 1, 1)
+    strains: list[float] = [-0.04, 0.0, 0.04]
+    rattle: float = Field(0.05, ge=0)
+    copies: int = Field(1, ge=1)
+
+    @field_validator("element")
+    @classmethod
+    def _element(cls, value: str) -> str:
+        from ase.data import atomic_numbers
+
+        if value not in atomic_numbers or value == "X":
+            raise ValueError(f"{value!r} is not a chemical element")
+        return value
+
+
+class LabelerSpec(_Strict):
+    """The reference method: Quantum ESPRESSO (local) or any ASE calculator."""
+
+    type: Literal["quantum_espresso", "ase"]
+    pseudopotentials: dict[str, str] = {}
+    ecutwfc: float = Field(30.0, gt=0)
+    kspacing: float = Field(0.25, gt=0)
+    smearing: str | None = None
+    degauss: float = 0.02
+    pseudo_dir: str = "/usr/share/espresso/pseudo"
+    command: str = "pw.x"
+    module: str | None = None
+    callable: str | None = None
+    kwargs: dict[str, Any] = {}
+
+
+class ActiveLearningSpec(_Strict):
+    """Explore with MD, grade extrapolation, label the most uncertain frames, retrain."""
+
+    iterations: int = Field(2, ge=0)
+    md_temperature_k: float = Field(800.0, gt=0)
+    md_steps: int = Field(40, ge=1)
+    sample_every: int = Field(5, ge=1)
+    grade_threshold: float = Field(3.0, gt=0)
+    max_new_per_iteration: int = Field(4, ge=1)
+
+
+class EosTarget(_Strict):
+    element: str
+    prototype: Literal["fcc", "bcc", "hcp", "diamond", "sc"]
+    a: float | None = None
+
+
+class ScreeningSpec(_Strict):
+    eos: list[EosTarget] = []
+
+
+class CampaignSpec(_Strict):
+    """A whole campaign: seeds -> labels -> training -> active learning -> screening."""
+
+    name: str
+    seeds: list[SeedSpec]
+    labeler: LabelerSpec
+    training: dict[str, Any] = {}
+    active_learning: ActiveLearningSpec = ActiveLearningSpec()
+    screening: ScreeningSpec = ScreeningSpec()
+
+    def spec_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the spec."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign spec; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read YAML: {exc}") from None
+    try:
+        spec = CampaignSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"{path}: {where}: {first['msg']}") from None
+    if spec.training:
+        from sus2_model.train.config import ConfigError, load_config
+
+        try:
+            load_config(None, train=["placeholder"], **spec.training)
+        except ConfigError as exc:
+            raise SpecError(f"{path}: training: {exc}") from None
+    return spec

@@ -1,0 +1,51 @@
+"""Active learning: explore with the current model, grade extrapolation, pick the most informative new structures."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms, units
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+from sus2_model import StructureError, Sus2Calculator, Sus2Potential
+from sus2_model.selection import farthest_point_selection, structure_descriptors
+from sus2_model.uncertainty import ExtrapolationGrade
+
+
+def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float, steps: int, sample_every: int,
+            seed: int = 0) -> list[Atoms]:
+    """Langevin MD from each start with the model; frames every ``sample_every`` steps.  A trajectory that drives
+    atoms closer than the model allows ends there (its frames so far are kept): that is where to learn."""
+    rng = np.random.default_rng(seed)
+    frames: list[Atoms] = []
+    for k, start in enumerate(starts):
+        atoms = start.copy()
+        atoms.calc = Sus2Calculator(model)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+        dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng, fixcm=False)
+        for n in range(0, steps, sample_every):
+            try:
+                dyn.run(sample_every)
+            except StructureError:
+                break
+            frame = atoms.copy()
+            frame.calc = None
+            frame.info = {"source": f"md:{start.info.get('source', k)}:{n + sample_every}"}
+            frames.append(frame)
+    return frames
+
+
+def select_uncertain(model: Sus2Potential, training: Sequence[Atoms], candidates: Sequence[Atoms], threshold: float,
+                     max_new: int) -> tuple[list[Atoms], np.ndarray]:
+    """Candidates whose extrapolation grade exceeds ``threshold``; at most ``max_new``, spread out by farthest-point
+    selection in descriptor space.  Returns the selection and every candidate's grade."""
+    if not candidates:
+        return [], np.zeros(0)
+    grades = ExtrapolationGrade(model, training)(candidates)
+    pool = [c for c, g in zip(candidates, grades) if g > threshold]
+    if len(pool) > max_new:
+        chosen = farthest_point_selection(structure_descriptors(model, pool), max_new)
+        pool = [pool[i] for i in chosen]
+    return pool, grades

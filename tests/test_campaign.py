@@ -1,0 +1,107 @@
+"""Campaigns end to end (jobflow + embedded store): results, rerun without recomputation, resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sus2_workflows.cache import cache_store
+from sus2_workflows.cli import main, run_campaign
+from sus2_workflows.errors import SpecError
+from sus2_workflows.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {
+    "name": "emt-cu",
+    "seeds": [{"element": "Cu", "prototype": "fcc", "supercell": [1, 1, 2], "strains": [-0.03, 0.0, 0.03],
+               "rattle": 0.05, "copies": 2}],
+    "labeler": {"type": "ase", "module": "tests.counting_emt", "callable": "CountingEMT"},
+    "training": {"max_rank": 2, "n_radial": 2, "max_level": 12, "radial_basis_size": 6, "cutoff": 4.5, "epochs": 10,
+                 "max_time": 20, "valid_fraction": 0.0},
+    "active_learning": {"iterations": 2, "md_steps": 20, "sample_every": 5, "grade_threshold": 1.5,
+                        "max_new_per_iteration": 2},
+    "screening": {"eos": [{"element": "Cu", "prototype": "fcc"}]},
+}
+
+
+def _counts(folder: Path) -> dict[str, int]:
+    store = cache_store(None, folder)
+    store.connect()
+    kinds: dict[str, int] = {}
+    for doc in store.query({}, properties=["kind"]):
+        kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
+    return kinds
+
+
+@pytest.fixture
+def spec_file(tmp_path, monkeypatch):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(SPEC))
+    monkeypatch.setenv("SUS2_TEST_COUNTER", str(tmp_path / "calls.txt"))
+    monkeypatch.syspath_prepend(str(ROOT))
+    return path
+
+
+def _calls(tmp_path: Path) -> int:
+    counter = tmp_path / "calls.txt"
+    return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+
+@pytest.mark.slow
+def test_campaign_runs_and_a_rerun_recomputes_nothing(tmp_path, spec_file):
+    summary = run_campaign(spec_file, tmp_path / "camp")
+    assert summary["eos"][0]["formula"] == "Cu4" and 8 < summary["eos"][0]["v0"] < 15
+    first = _counts(tmp_path / "camp")
+    assert first["label"] >= 6 and first["model"] >= 1 and first["eos"] == 1
+    calls = _calls(tmp_path)
+    again = run_campaign(spec_file, tmp_path / "camp")
+    assert again["eos"] == summary["eos"]
+    assert _counts(tmp_path / "camp") == first
+    assert _calls(tmp_path) == calls  # no labeler call at all
+
+
+@pytest.mark.slow
+def test_killed_campaign_resumes_without_losing_labels(tmp_path, spec_file):
+    env = {**os.environ, "SUS2_TEST_DELAY": "0.4", "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+    cmd = [sys.executable, "-m", "sus2_workflows.cli", "campaign", "run", str(spec_file), "--folder",
+           str(tmp_path / "camp")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and _calls(tmp_path) < 3:
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before_kill = _calls(tmp_path)
+    assert done_before_kill >= 3
+    labels_kept = _counts(tmp_path / "camp").get("label", 0)
+    assert labels_kept >= done_before_kill - 1  # every finished label was already in the store
+    run_campaign(spec_file, tmp_path / "camp")
+    total_labels = _counts(tmp_path / "camp")["label"]
+    assert _calls(tmp_path) - done_before_kill <= total_labels - labels_kept + 1  # nothing labelled twice
+
+
+def test_bad_spec_names_the_key(tmp_path, capsys):
+    bad = dict(SPEC, labeler={"type": "quantum_espresso", "ecutwfc": -5})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(SpecError, match=r"bad\.yaml: labeler\.ecutwfc: Input should be greater than 0"):
+        load_spec(path)
+    path.write_text(yaml.safe_dump(dict(SPEC, colour="blue")))
+    with pytest.raises(SpecError, match=r"colour: Extra inputs are not permitted"):
+        load_spec(path)
+    path.write_text(yaml.safe_dump(dict(SPEC, training={"learning_rate": 1})))
+    assert main(["campaign", "run", str(path), "--folder", str(tmp_path / "c")]) == 2
+    assert "training: config: unknown key 'learning_rate'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # nothing half-written
+
+
+def test_quickstart_spec_is_valid():
+    spec = load_spec(ROOT / "workflows" / "quickstart.yaml")
+    assert spec.labeler.type == "quantum_espresso" and spec.screening.eos
