@@ -105,3 +105,22 @@ def test_bad_spec_names_the_key(tmp_path, capsys):
 def test_quickstart_spec_is_valid():
     spec = load_spec(ROOT / "workflows" / "quickstart.yaml")
     assert spec.labeler.type == "quantum_espresso" and spec.screening.eos
+
+
+@pytest.mark.slow
+def test_status_report_and_provenance_export(tmp_path, spec_file, capsys):
+    folder = tmp_path / "camp"
+    assert main(["campaign", "run", str(spec_file), "--folder", str(folder)]) == 0
+    assert (folder / "report.md").read_text().count("| Cu4 fcc |") == 1 and (folder / "eos_0.png").stat().st_size
+    capsys.readouterr()
+    assert main(["campaign", "export", "--json", "--folder", str(folder)]) == 0
+    chain = __import__("json").loads(capsys.readouterr().out)
+    entry = chain[0]
+    assert entry["result"]["formula"] == "Cu4"
+    assert len(entry["model"]["model_hash"]) == 64 and len(entry["model"]["dataset_hash"]) == 64
+    assert entry["model"]["training_config"]["max_level"] == 12
+    assert entry["active_learning"] and entry["active_learning"][0]["labeler_settings"]["calculator"].endswith("CountingEMT")
+    assert "sus2" in entry["code_versions"] and "torch" in entry["code_versions"]
+    assert main(["campaign", "status", "--folder", str(folder)]) == 0
+    assert "label" in capsys.readouterr().out
+    assert main(["campaign", "status", "--folder", str(tmp_path / "nothing")]) == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import Sus2WorkflowError
+from .report import write_report
 
 
 def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None) -> dict:
@@ -46,16 +47,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("spec")
     run.add_argument("--store", help="mongodb://... , 'jobflow', or nothing for the embedded store")
     run.add_argument("--folder", default="campaign", help="campaign folder (store, DFT runs, models, report)")
+    for name, text in (("status", "what the campaign holds"), ("report", "write report.md with plots"),
+                       ("export", "every result with its provenance chain")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--store")
+        cmd.add_argument("--folder", default="campaign")
+        if name == "export":
+            cmd.add_argument("--json", action="store_true", help="print JSON (the only format)")
     args = parser.parse_args(argv[1:])
     try:
+        if args.command != "run":
+            return _inspect(args)
         summary = run_campaign(args.spec, args.folder, args.store)
+        report = write_report(args.folder, args.store)
     except Sus2WorkflowError as exc:
         print(f"sus2 campaign {args.command}: error: {exc}", file=sys.stderr)
         return 2
     for doc in summary["eos"]:
         print(f"{doc['formula']:>8} {doc['prototype']:>8}  V0 {doc['v0']:.3f} Å³/atom  B0 {doc['b0_gpa']:.1f} GPa  "
               f"B1 {doc['b1']:.2f}")
-    print(f"summary: {Path(summary['folder']) / 'summary.json'}")
+    print(f"report: {report}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .report import campaign_status, export_campaign
+
+    if not (Path(args.folder) / "store").exists() and args.store is None:
+        raise Sus2WorkflowError(f"{args.folder}: no campaign here (run `sus2 campaign run SPEC --folder {args.folder}`)")
+    if args.command == "status":
+        for kind, count in campaign_status(args.folder, args.store).items():
+            print(f"{kind:<16} {count}")
+    elif args.command == "report":
+        print(f"report: {write_report(args.folder, args.store)}")
+    else:
+        print(json.dumps(export_campaign(args.folder, args.store), indent=2, default=str))
     return 0
 
 

@@ -15,8 +15,10 @@ def code_versions() -> dict[str, str]:
     """Versions of the codes that produced a result."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
-    for name in ("sus2", "torch", "ase", "jobflow", "atomate2", "maggma", "pymatgen"):
+    from sus2_model import __version__
+
+    out = {"sus2": __version__}
+    for name in ("torch", "ase", "jobflow", "atomate2", "maggma", "pymatgen"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
