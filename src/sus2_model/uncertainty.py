@@ -21,7 +21,7 @@ from .neighbors import build_batch
 class ExtrapolationGrade:
     """Per-species descriptor covariance of a training set, and grades of new structures against it."""
 
-    def __init__(self, model: Sus2Potential, training: Sequence[Atoms], ridge: float = 1e-8) -> None:
+    def __init__(self, model: Sus2Potential, training: Sequence[Atoms], ridge: float = 1e-3) -> None:
         self.model = model.double()
         b, types = self._descriptors(training)
         self.inverse: dict[int, np.ndarray] = {}

@@ -75,6 +75,10 @@ def write_report(folder: str | Path, store_uri: str | None = None) -> Path:
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)
         lines += ["", f"![EOS]({name})", ""]
+    failures = docs.get("label_failed", [])
+    if failures:
+        lines += ["## Failed reference calculations", ""] + [f"- {f['source']}: {f['error'][:160]}" for f in failures]
+        lines += [""]
     lines += ["## Active learning", "", "| iteration | frames explored | selected | max grade |", "|---|---|---|---|"]
     for r in sorted((d["record"] for d in docs.get("active_learning", [])), key=lambda r: r["iteration"]):
         lines.append(f"| {r['iteration']} | {r['n_explored']} | {len(r['selected_hashes'])} | "

@@ -39,6 +39,7 @@ def label(structures: list[dict], labeler: dict, folder: str, store_uri: str | N
             result = label_structures([atoms], method, Path(folder) / "dft" / key[:16])
             failed += result.failed
             if not result.labelled:
+                cache.put("label_failed", key, result.failed[0])  # reported; retried on the next run
                 continue
             hit = atoms_to_dict(result.labelled[0])
             cache.put("label", key, hit)
@@ -99,7 +100,8 @@ def active_learning(iteration: int, model: dict, dataset: dict, spec: dict, fold
     if not selected:
         return Response(output={**final, "iterations": history})
     new_data = label(selected, spec["labeler"], folder, store_uri, previous=dataset)
-    new_model = train_sus2(new_data.output, spec["training"], folder, store_uri)
+    warm_start = {**spec["training"], "init_model": model["model_path"]}  # fine-tune the current model
+    new_model = train_sus2(new_data.output, warm_start, folder, store_uri)
     nxt = active_learning(iteration + 1, new_model.output, new_data.output, spec, folder, store_uri, history)
     return Response(replace=Flow([new_data, new_model, nxt], output=nxt.output))
 
