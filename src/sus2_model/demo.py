@@ -1,7 +1,6 @@
-"""``make demo`` until the campaign workflow lands: fit a SUS2 model to EMT Cu-Ni data and screen an EOS with it.
-
-Runs anywhere (no reference data, no DFT): labels come from ASE's EMT calculator.  Writes the model (``.mtp``),
-a parity/EOS plot and a JSON summary into ``--out``.
+"""A self-contained example (``python -m sus2_model.demo``): fit a SUS2 model to EMT Cu-Ni data and compare its
+equation of state with EMT's.  Runs anywhere (no reference data, no DFT); tests use its data and model helpers.
+Writes the model (``.mtp``) and a JSON summary into ``--out``.
 """
 
 from __future__ import annotations
