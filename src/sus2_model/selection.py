@@ -19,8 +19,8 @@ def structure_descriptors(model: Sus2Potential, images: Sequence[Atoms], batch_s
     c = model.species_count
     for start in range(0, len(images), batch_size):
         chunk = list(images[start:start + batch_size])
-        batch = build_batch(chunk, model.r_cut, model.species_index)
-        b = model.double().descriptors(batch).numpy()
+        batch = build_batch(chunk, model.r_cut, model.species_index).to("cpu", model.shift.dtype)
+        b = model.descriptors(batch).double().numpy()
         owner, types = batch.structure_of_atom.numpy(), batch.types.numpy()
         for k in range(len(chunk)):
             vec = np.zeros((c, b.shape[1] + 1))

@@ -22,7 +22,7 @@ class ExtrapolationGrade:
     """Per-species descriptor covariance of a training set, and grades of new structures against it."""
 
     def __init__(self, model: Sus2Potential, training: Sequence[Atoms], ridge: float = 1e-3) -> None:
-        self.model = model.double()
+        self.model = model
         b, types = self._descriptors(training)
         self.inverse: dict[int, np.ndarray] = {}
         for s in np.unique(types):
@@ -32,8 +32,9 @@ class ExtrapolationGrade:
 
     @torch.no_grad()
     def _descriptors(self, images: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
-        batch = build_batch(list(images), self.model.r_cut, self.model.species_index)
-        b = (self.model.descriptors(batch) * self.model.moment_scale).numpy()
+        model = self.model
+        batch = build_batch(list(images), model.r_cut, model.species_index).to("cpu", model.shift.dtype)
+        b = (model.descriptors(batch) * model.moment_scale).double().numpy()
         b = np.concatenate([b, np.ones((len(b), 1))], axis=1)  # the constant (site-energy shift) direction
         return b, batch.types.numpy()
 
