@@ -181,6 +181,7 @@ class Trainer:
                 self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.ema = copy.deepcopy(self.model) if config.ema_decay > 0 and config.optimizer != "lbfgs" else None
         self._full_batches: list[Minibatch] | None = None
+        self._minibatches: list[Minibatch] | None = None  # Adam's, built once: the structures never move
 
     # ------------------------------------------------------------------ setup
     def _batches(self, images: list[Atoms], size: int, rng: np.random.Generator) -> list[Minibatch]:
@@ -281,7 +282,11 @@ class Trainer:
         return self.finish()
 
     def _adam_epoch(self, epoch: int) -> float:
-        batches = self._batches(self.train_images, self.config.batch_size, np.random.default_rng(self.config.seed + epoch))
+        if self._minibatches is None:
+            self._minibatches = self._batches(self.train_images, self.config.batch_size,
+                                              np.random.default_rng(self.config.seed))
+        order = np.random.default_rng(self.config.seed + epoch).permutation(len(self._minibatches))
+        batches = [self._minibatches[i] for i in order]
         total, count = 0.0, 0
         for mb in batches[self.rank::self.world]:
             self.optimizer.zero_grad()
@@ -302,7 +307,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Validation loss and errors (the training set's when there is no validation set)."""
         model, c = self._eval_model(), self.config
-        batches = self.valid_batches or self._full_batches or self._batches(self.train_images, 64, np.random.default_rng(0))
+        batches = self.valid_batches or self._full_batches or self._minibatches or []
         de, df, loss, n = [], [], 0.0, 0
         for mb in batches:
             terms, out = loss_terms(model, mb, True, False, create_graph=False)
