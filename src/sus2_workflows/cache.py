@@ -34,11 +34,11 @@ class ResultCache:
 def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> Store:
     """The cache collection beside the job store (same backend as :func:`sus2_workflows.stores.job_store`)."""
     if uri in (None, "", "embedded"):
-        from maggma.stores import MontyStore
+        from .stores import EmbeddedStore
 
         root = Path(folder) / "store"
         root.mkdir(parents=True, exist_ok=True)
-        return MontyStore("cache", database_path=str(root), database_name=database, key="cache_key")
+        return EmbeddedStore("cache", database_path=str(root), database_name=database, key="cache_key")
     from maggma.stores import MongoURIStore
 
     return MongoURIStore(uri, collection_name="cache", database=database, key="cache_key")

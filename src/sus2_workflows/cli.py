@@ -12,24 +12,35 @@ from .errors import Sus2WorkflowError
 from .report import write_report
 
 
-def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None) -> dict:
-    """Run a campaign spec locally with jobflow on the chosen store; returns the summary it writes."""
-    from jobflow import run_locally
-
+def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None, engine: str = "local",
+                 launchpad: str | None = None, submit_only: bool = False, project: str | None = None,
+                 worker: str = "cpu", gpu_worker: str | None = None) -> dict:
+    """Run (or resume) a campaign spec on the chosen engine and store; returns the summary it writes (for a
+    submission only: the submitted ids)."""
+    from .engines import run_fireworks, run_local, submit_jobflow_remote
     from .jobflow import Sus2CampaignMaker
     from .spec import load_spec
     from .stores import check_store, job_store
 
     spec = load_spec(spec_path)
+    shared_store = store_uri not in (None, "", "embedded")
+    if (engine == "jobflow-remote" or submit_only) and not shared_store:
+        raise Sus2WorkflowError(f"--engine {engine} runs jobs on other machines: give a shared --store mongodb://...")
     folder = Path(folder).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     store = job_store(store_uri, folder)
     check_store(store)
+    folder.mkdir(parents=True, exist_ok=True)
     flow = Sus2CampaignMaker(folder=str(folder), store_uri=store_uri).make(spec)
-    responses = run_locally(flow, store=store, root_dir=folder / "jobs", create_folders=True, ensure_success=True,
-                            log=False)
-    eos = responses[flow.output.uuid][max(responses[flow.output.uuid])].output
-    summary = {"campaign": spec.name, "spec_hash": spec.spec_hash(), "folder": str(folder), "eos": eos}
+    if engine == "jobflow-remote":
+        return {"campaign": spec.name, "submitted": submit_jobflow_remote(flow, project, worker, gpu_worker)}
+    if engine == "fireworks":
+        eos = run_fireworks(flow, store, folder, launchpad, launch=not submit_only)
+        if submit_only:
+            return {"campaign": spec.name, "submitted": [flow.uuid]}
+    else:
+        eos = run_local(flow, store, folder)
+    summary = {"campaign": spec.name, "spec_hash": spec.spec_hash(), "folder": str(folder), "engine": engine,
+               "eos": eos}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
@@ -47,6 +58,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("spec")
     run.add_argument("--store", help="mongodb://... , 'jobflow', or nothing for the embedded store")
     run.add_argument("--folder", default="campaign", help="campaign folder (store, DFT runs, models, report)")
+    run.add_argument("--engine", choices=["local", "fireworks", "jobflow-remote"], default="local")
+    run.add_argument("--launchpad", help="FireWorks LaunchPad file (default: an embedded LaunchPad in the folder)")
+    run.add_argument("--submit-only", action="store_true", help="FireWorks: add the workflow, let workers run it")
+    run.add_argument("--project", help="jobflow-remote project name")
+    run.add_argument("--worker", default="cpu", help="jobflow-remote worker for labelling and screening")
+    run.add_argument("--gpu-worker", help="jobflow-remote worker for training jobs")
+    remote = sub.add_parser("remote-project", help="write a jobflow-remote project with a CPU and a GPU worker")
+    for name in ("name", "host", "user", "work-dir", "mongodb"):
+        remote.add_argument(f"--{name}", required=True)
+    remote.add_argument("--gpu-partition", default="gpu")
+    remote.add_argument("--cpu-partition", default="standard")
+    remote.add_argument("--out", help="default: ~/.jfremote/<name>.yaml")
     for name, text in (("status", "what the campaign holds"), ("report", "write report.md with plots"),
                        ("export", "every result with its provenance chain")):
         cmd = sub.add_parser(name, help=text)
@@ -56,9 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd.add_argument("--json", action="store_true", help="print JSON (the only format)")
     args = parser.parse_args(argv[1:])
     try:
+        if args.command == "remote-project":
+            return _remote_project(args)
         if args.command != "run":
             return _inspect(args)
-        summary = run_campaign(args.spec, args.folder, args.store)
+        summary = run_campaign(args.spec, args.folder, args.store, args.engine, args.launchpad, args.submit_only,
+                               args.project, args.worker, args.gpu_worker)
+        if "submitted" in summary:
+            print(f"submitted {summary['campaign']}: {summary['submitted']}")
+            return 0
         report = write_report(args.folder, args.store)
     except Sus2WorkflowError as exc:
         print(f"sus2 campaign {args.command}: error: {exc}", file=sys.stderr)
@@ -70,8 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _remote_project(args: argparse.Namespace) -> int:
+    from .jobflow.remote import project_config, write_project
+
+    config = project_config(args.name, args.host, args.user, args.work_dir, args.mongodb, args.gpu_partition,
+                            args.cpu_partition)
+    path = write_project(config, args.out or Path.home() / ".jfremote" / f"{args.name}.yaml")
+    print(f"jobflow-remote project: {path}  (then: jf project check; sus2 campaign run SPEC --engine jobflow-remote "
+          f"--project {args.name} --gpu-worker gpu --store {args.mongodb})")
+    return 0
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    from .report import campaign_status, export_campaign
+    from .provenance import campaign_status, export_campaign
 
     if not (Path(args.folder) / "store").exists() and args.store is None:
         raise Sus2WorkflowError(f"{args.folder}: no campaign here (run `sus2 campaign run SPEC --folder {args.folder}`)")

@@ -71,6 +71,45 @@ class DatasetDocument(BaseModel):
     provenance: Provenance = Field(default_factory=Provenance)
 
 
+class CuratedTaskDocument(BaseModel):
+    """One imported dataset after curation (its structures go to the ``data`` store)."""
+
+    task: str
+    source: str
+    source_sha256: str
+    dataset_hash: str
+    n_read: int
+    n_duplicates: int
+    n_outliers: int
+    n_train: int
+    n_test: int
+    references: dict[str, dict[str, Any]]
+    train_structures: list[dict[str, Any]]
+    test_structures: list[dict[str, Any]]
+
+
+class CuratedDatasetDocument(BaseModel):
+    """Every imported dataset, curated with the same settings."""
+
+    dataset_hash: str
+    tasks: list[CuratedTaskDocument]
+    settings: dict[str, Any]
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class DbsDocument(BaseModel):
+    """A domain-bridging set chosen from the imported tasks, to be relabelled by the campaign's labeler."""
+
+    dbs_hash: str
+    source_dataset_hash: str
+    n_source: int
+    method: str
+    settings: dict[str, Any]
+    picks: list[dict[str, Any]]  # task, index in that task's training set, structure hash
+    structures: list[dict[str, Any]]
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
 class ModelDocument(BaseModel):
     """A trained model: where it is, what it was trained on and how well it does."""
 
@@ -80,6 +119,9 @@ class ModelDocument(BaseModel):
     training_config: dict[str, Any]
     metrics: dict[str, Any]
     parameters: int
+    task: str | None = None  # the task the campaign's calculators use (None: the shared surface)
+    source_dataset_hash: str | None = None
+    test_metrics: dict[str, Any] = {}  # held-out imported data, per task
     provenance: Provenance = Field(default_factory=Provenance)
 
 

@@ -54,6 +54,32 @@ class LabelerSpec(_Strict):
     kwargs: dict[str, Any] = {}
 
 
+class ImportSpec(_Strict):
+    """An existing labelled dataset (any reader format) imported as its own training task."""
+
+    path: str
+    task: str
+    species: list[str] | None = Field(None, description="type index -> element, for .cfg files")
+    weight: float = Field(1.0, gt=0)
+
+
+class CurationSpec(_Strict):
+    """Curation of imported data and of the campaign's own labels."""
+
+    max_force: float = Field(50.0, gt=0, description="eV/Å; larger labels are dropped as failed DFT")
+    max_energy_per_atom: float = Field(1e3, gt=0)
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+    isolated_atoms: bool = Field(False, description="label one isolated atom per element as a reference")
+
+
+class DbsSpec(_Strict):
+    """Domain-bridging set: structures of the imported tasks relabelled by the campaign's labeler."""
+
+    fraction: float = Field(0.001, gt=0, le=1)
+    min_count: int = Field(4, ge=1)
+    max_atoms: int | None = Field(64, ge=1)
+
+
 class ActiveLearningSpec(_Strict):
     """Explore with MD, grade extrapolation, label the most uncertain frames, retrain."""
 
@@ -81,9 +107,18 @@ class CampaignSpec(_Strict):
     name: str
     seeds: list[SeedSpec]
     labeler: LabelerSpec
+    task: str | None = Field(None, description="task name of the campaign's own labels when datasets are imported")
+    datasets: list[ImportSpec] = []
+    curation: CurationSpec = CurationSpec()
+    dbs: DbsSpec | None = None
     training: dict[str, Any] = {}
     active_learning: ActiveLearningSpec = ActiveLearningSpec()
     screening: ScreeningSpec = ScreeningSpec()
+
+    @property
+    def target_task(self) -> str | None:
+        """The task of the campaign's own labels: none for a single-domain campaign."""
+        return (self.task or self.name) if self.datasets else None
 
     def spec_hash(self) -> str:
         """SHA-256 of the canonical JSON of the spec."""
@@ -103,6 +138,15 @@ def load_spec(path: str | Path) -> CampaignSpec:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SpecError(f"{path}: {where}: {first['msg']}") from None
+    for k, entry in enumerate(spec.datasets):
+        resolved = (path.parent / entry.path).resolve() if not Path(entry.path).is_absolute() else Path(entry.path)
+        if not resolved.exists():
+            raise SpecError(f"{path}: datasets.{k}.path: {entry.path} does not exist (relative paths start at the spec)")
+        entry.path = str(resolved)
+    if spec.dbs is not None and not spec.datasets:
+        raise SpecError(f"{path}: dbs: a domain-bridging set needs imported datasets to select from")
+    if spec.datasets and len({e.task for e in spec.datasets} | {spec.target_task}) != len(spec.datasets) + 1:
+        raise SpecError(f"{path}: datasets: task names must differ from each other and from the campaign's task")
     if spec.training:
         from sus2_model.train.config import ConfigError, load_config
 

@@ -12,19 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobflow import JobStore
+from maggma.stores import MontyStore
 
 from .errors import StoreError
+
+
+class EmbeddedStore(getattr(MontyStore, "__wrapped__", MontyStore)):  # type: ignore[misc]
+    """maggma's ``MontyStore`` (montydb on sqlite, on disk) as a real class: maggma wraps ``MontyStore`` in a
+    function (its ``requires`` guard), which monty cannot deserialise, so FireWorks could not load a job's store."""
 
 
 def job_store(uri: str | None, folder: str | Path, database: str = "sus2") -> JobStore:
     """The campaign's :class:`jobflow.JobStore` for ``uri`` (``None``: embedded, in ``folder``)."""
     if uri in (None, "", "embedded"):
-        from maggma.stores import MontyStore
-
         root = Path(folder) / "store"
         root.mkdir(parents=True, exist_ok=True)
-        docs = MontyStore("outputs", database_path=str(root), database_name=database, key="uuid")
-        blobs = MontyStore("data", database_path=str(root), database_name=database, key="blob_uuid")
+        docs = EmbeddedStore("outputs", database_path=str(root), database_name=database, key="uuid")
+        blobs = EmbeddedStore("data", database_path=str(root), database_name=database, key="blob_uuid")
         return JobStore(docs, additional_stores={"data": blobs})
     if uri == "jobflow":
         from jobflow import SETTINGS

@@ -1,5 +1,7 @@
 """jobflow adapter: thin jobs and Makers around the engine-neutral steps."""
 
-from .makers import ActiveLearningMaker, EosScreeningMaker, LabelMaker, Sus2CampaignMaker, TrainSus2Maker
+from .makers import (ActiveLearningMaker, CurateDatasetMaker, DBSSelectionMaker, EosScreeningMaker, LabelMaker,
+                     Sus2CampaignMaker, TrainSus2Maker)
 
-__all__ = ["ActiveLearningMaker", "EosScreeningMaker", "LabelMaker", "Sus2CampaignMaker", "TrainSus2Maker"]
+__all__ = ["ActiveLearningMaker", "CurateDatasetMaker", "DBSSelectionMaker", "EosScreeningMaker", "LabelMaker",
+           "Sus2CampaignMaker", "TrainSus2Maker"]

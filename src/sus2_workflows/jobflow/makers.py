@@ -8,8 +8,8 @@ from jobflow import Flow, Job, Maker
 
 from ..documents import atoms_to_dict
 from ..spec import CampaignSpec
-from ..steps.curate import generate_seeds
-from .jobs import active_learning, label, screen_eos_job, train_sus2
+from ..steps.seeds import generate_seeds, isolated_atom
+from .jobs import active_learning, curate, label, screen_eos_job, select_dbs, train_sus2
 
 
 def _named(job: Job, name: str) -> Job:
@@ -27,25 +27,49 @@ class _CampaignStepMaker(Maker):
 
 
 @dataclass
+class CurateDatasetMaker(_CampaignStepMaker):
+    """Import existing labelled datasets (one task each): check, deduplicate, drop outliers, references, split."""
+
+    name: str = "sus2 curate"
+    settings: dict = field(default_factory=lambda: {"max_force": 50.0, "max_energy_per_atom": 1e3,
+                                                    "test_fraction": 0.1})
+
+    def make(self, imports: list[dict]) -> Job:
+        return _named(curate(imports, self.settings, self.folder, self.store_uri), self.name)
+
+
+@dataclass
+class DBSSelectionMaker(_CampaignStepMaker):
+    """Choose the domain-bridging set from curated datasets, for relabelling by the campaign's labeler."""
+
+    name: str = "sus2 dbs"
+    settings: dict = field(default_factory=lambda: {"fraction": 0.001, "min_count": 4, "max_atoms": 64})
+
+    def make(self, curated: dict) -> Job:
+        return _named(select_dbs(curated, self.settings, self.folder, self.store_uri), self.name)
+
+
+@dataclass
 class LabelMaker(_CampaignStepMaker):
-    """Label structures with the campaign's reference method."""
+    """Label structures (and a domain-bridging set) with the campaign's reference method."""
 
     name: str = "sus2 label"
     labeler: dict = field(default_factory=dict)
 
-    def make(self, structures: list[dict], previous: dict | None = None) -> Job:
-        return _named(label(structures, self.labeler, self.folder, self.store_uri, previous), self.name)
+    def make(self, structures: list[dict], previous: dict | None = None, bridging: dict | None = None) -> Job:
+        return _named(label(structures, self.labeler, self.folder, self.store_uri, previous, bridging), self.name)
 
 
 @dataclass
 class TrainSus2Maker(_CampaignStepMaker):
-    """Train a SUS2 model on a labelled dataset document."""
+    """Train a SUS2 model on a labelled dataset document (plus curated imported tasks, when given)."""
 
     name: str = "sus2 train"
     training: dict = field(default_factory=dict)
+    task: str | None = None
 
-    def make(self, dataset: dict) -> Job:
-        return _named(train_sus2(dataset, self.training, self.folder, self.store_uri), self.name)
+    def make(self, dataset: dict, sources: dict | None = None) -> Job:
+        return _named(train_sus2(dataset, self.training, self.folder, self.store_uri, sources, self.task), self.name)
 
 
 @dataclass
@@ -55,8 +79,9 @@ class ActiveLearningMaker(_CampaignStepMaker):
     name: str = "sus2 active learning"
     spec: dict = field(default_factory=dict)
 
-    def make(self, model: dict, dataset: dict) -> Job:
-        return _named(active_learning(0, model, dataset, self.spec, self.folder, self.store_uri), self.name)
+    def make(self, model: dict, dataset: dict, sources: dict | None = None) -> Job:
+        job = active_learning(0, model, dataset, self.spec, self.folder, self.store_uri, sources=sources)
+        return _named(job, self.name)
 
 
 @dataclass
@@ -72,7 +97,7 @@ class EosScreeningMaker(_CampaignStepMaker):
 
 @dataclass
 class Sus2CampaignMaker(_CampaignStepMaker):
-    """The whole chain: seeds -> labels -> training -> active learning -> EOS screening."""
+    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS."""
 
     name: str = "sus2 campaign"
 
@@ -80,9 +105,23 @@ class Sus2CampaignMaker(_CampaignStepMaker):
         seeds = []
         for k, s in enumerate(spec.seeds):
             seeds += generate_seeds(s.element, s.prototype, s.a, s.supercell, s.strains, s.rattle, s.copies, seed=k)
+        if spec.curation.isolated_atoms:
+            seeds += [isolated_atom(e) for e in sorted({s.element for s in spec.seeds})]
         common = {"folder": self.folder, "store_uri": self.store_uri}
-        labelled = LabelMaker(labeler=spec.labeler.model_dump(), **common).make([atoms_to_dict(a) for a in seeds])
-        model = TrainSus2Maker(training=spec.training, **common).make(labelled.output)
-        learned = ActiveLearningMaker(spec=spec.model_dump(mode="json"), **common).make(model.output, labelled.output)
+        jobs: list[Job] = []
+        sources = bridging = None
+        if spec.datasets:
+            settings = spec.curation.model_dump(exclude={"isolated_atoms"})
+            curated = CurateDatasetMaker(settings=settings, **common).make([d.model_dump() for d in spec.datasets])
+            sources, jobs = curated.output, [curated]
+            if spec.dbs is not None:
+                chosen = DBSSelectionMaker(settings=spec.dbs.model_dump(), **common).make(curated.output)
+                bridging, jobs = chosen.output, jobs + [chosen]
+        labelled = LabelMaker(labeler=spec.labeler.model_dump(), **common).make(
+            [atoms_to_dict(a) for a in seeds], bridging=bridging)
+        model = TrainSus2Maker(training=spec.training, task=spec.target_task, **common).make(labelled.output, sources)
+        learned = ActiveLearningMaker(spec=spec.model_dump(mode="json"), **common).make(
+            model.output, labelled.output, sources)
         screened = EosScreeningMaker(targets=[t.model_dump() for t in spec.screening.eos], **common).make(learned.output)
-        return Flow([labelled, model, learned, screened], output=screened.output, name=f"{self.name}: {spec.name}")
+        jobs += [labelled, model, learned, screened]
+        return Flow(jobs, output=screened.output, name=f"{self.name}: {spec.name}")

@@ -15,14 +15,14 @@ from sus2_model.uncertainty import ExtrapolationGrade
 
 
 def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float, steps: int, sample_every: int,
-            seed: int = 0) -> list[Atoms]:
-    """Langevin MD from each start with the model; frames every ``sample_every`` steps.  A trajectory that drives
-    atoms closer than the model allows ends there (its frames so far are kept): that is where to learn."""
+            seed: int = 0, task: str | None = None) -> list[Atoms]:
+    """Langevin MD from each start with the model (on ``task``'s surface); frames every ``sample_every`` steps.
+    A trajectory that drives atoms closer than the model allows ends there (its frames so far are kept)."""
     rng = np.random.default_rng(seed)
     frames: list[Atoms] = []
     for k, start in enumerate(starts):
         atoms = start.copy()
-        atoms.calc = Sus2Calculator(model)
+        atoms.calc = Sus2Calculator(model, task=task)
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
         dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng, fixcm=False)
         for n in range(0, steps, sample_every):

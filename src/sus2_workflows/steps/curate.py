@@ -1,37 +1,16 @@
-"""Dataset curation: seed structures from prototypes, deduplication by structure hash, outlier caps."""
+"""Dataset curation: import labelled data in any reader format, deduplicate by structure hash, drop outliers by
+force/energy caps, per-element reference energies (isolated atoms where present, else a composition fit), split."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
-from sus2_model.train.data import structure_hash
-
-
-def prototype(element: str, kind: str, a: float | None = None) -> Atoms:
-    """A conventional cell (cubic where the lattice allows it)."""
-    cubic = kind in ("fcc", "bcc", "diamond", "sc")
-    return bulk(element, kind, a=a, cubic=cubic) if a else bulk(element, kind, cubic=cubic)
-
-
-def generate_seeds(element: str, kind: str, a: float | None, supercell: Sequence[int], strains: Sequence[float],
-                   rattle: float, copies: int, seed: int = 0) -> list[Atoms]:
-    """Strained (isotropic) and rattled copies of a prototype, each named ``seed:<element>-<kind>:<n>``."""
-    rng = np.random.default_rng(seed)
-    base = prototype(element, kind, a) * tuple(supercell)
-    images = []
-    for strain in strains:
-        for _ in range(copies):
-            atoms = base.copy()
-            atoms.set_cell(base.cell.array * (1.0 + strain), scale_atoms=True)
-            if rattle > 0:
-                atoms.positions += rng.normal(0.0, rattle, atoms.positions.shape)
-            atoms.info["source"] = f"seed:{element}-{kind}:{len(images)}"
-            images.append(atoms)
-    return images
+from sus2_model.io import read_structures
+from sus2_model.train.data import check_labels, dataset_hash, reference_energies, species_of, structure_hash
 
 
 def deduplicate(images: Sequence[Atoms]) -> list[Atoms]:
@@ -56,3 +35,53 @@ def drop_outliers(images: Sequence[Atoms], max_force: float = 50.0, max_energy_p
             continue
         kept.append(atoms)
     return kept
+
+
+def element_references(images: Sequence[Atoms]) -> dict[str, dict[str, float | str]]:
+    """Per-element reference energy (eV): the isolated-atom label where the data hold a one-atom non-periodic
+    structure of that element, otherwise the least-squares composition fit."""
+    species = species_of(images)
+    fitted = reference_energies(images, species) if images else []
+    refs: dict[str, dict[str, float | str]] = {s: {"energy": float(e), "method": "composition fit"}
+                                               for s, e in zip(species, fitted)}
+    for atoms in images:
+        if len(atoms) == 1 and not atoms.pbc.any():
+            refs[atoms.get_chemical_symbols()[0]] = {"energy": float(atoms.get_potential_energy()),
+                                                     "method": "isolated atom"}
+    return refs
+
+
+@dataclass
+class CuratedTask:
+    """One imported dataset (a training task) after curation."""
+
+    task: str
+    source: str
+    train: list[Atoms]
+    test: list[Atoms]
+    n_read: int
+    n_duplicates: int
+    n_outliers: int
+    references: dict[str, dict[str, float | str]] = field(default_factory=dict)
+
+    @property
+    def dataset_hash(self) -> str:
+        return dataset_hash(self.train + self.test)
+
+
+def curate_dataset(path: str, task: str, species: Sequence[str] | None = None, max_force: float = 50.0,
+                   max_energy_per_atom: float = 1e3, test_fraction: float = 0.1, seed: int = 0) -> CuratedTask:
+    """Read ``path`` (extxyz, .cfg, ASE db, mlearn JSON, ...), check every label (errors name the structure),
+    deduplicate, drop outliers and split off a test set."""
+    images = read_structures(path, species=species)
+    check_labels(images)
+    unique = deduplicate(images)
+    kept = drop_outliers(unique, max_force, max_energy_per_atom)
+    for atoms in kept:
+        atoms.info["task"] = task
+    order = np.random.default_rng(seed).permutation(len(kept))
+    n_test = int(round(test_fraction * len(kept))) if len(kept) >= 5 else 0
+    test = [kept[i] for i in sorted(order[:n_test])]
+    train = [kept[i] for i in sorted(order[n_test:])]
+    return CuratedTask(task, str(path), train, test, len(images), len(images) - len(unique), len(unique) - len(kept),
+                       element_references(kept))

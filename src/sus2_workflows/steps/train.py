@@ -1,4 +1,4 @@
-"""Training step: write the dataset, train with ``sus2_model.train`` and describe the model."""
+"""Training step: write the datasets (one file per task), train with ``sus2_model.train`` and describe the model."""
 
 from __future__ import annotations
 
@@ -7,22 +7,38 @@ from typing import Any, Sequence
 
 from ase import Atoms
 
+from sus2_model import load_model
 from sus2_model.io import write_structures
+from sus2_model.predict import error_metrics, predict
 from sus2_model.train.config import load_config
 from sus2_model.train.trainer import train
 
 from ..forcefield import model_hash
 
 
-def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | Path) -> dict[str, Any]:
-    """Train on ``images`` in ``out``; returns model path, hash, metrics, parameter count and the config used."""
+def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | Path, task: str | None = None,
+                other_tasks: dict[str, tuple[Sequence[Atoms], float]] | None = None) -> dict[str, Any]:
+    """Train on ``images`` (as ``task``; None: single domain) plus ``other_tasks`` {name: (images, weight)} in
+    ``out``; returns model path, hash, metrics, parameter count and the config used.  Without a ``device`` in
+    ``overrides`` it trains on the GPU where the job runs on one (e.g. a jobflow-remote GPU worker)."""
+    import torch
+
+    overrides = {"device": "cuda" if torch.cuda.is_available() else "cpu", **overrides}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = out / "train.extxyz"
-    write_structures(data, images)
-    config = load_config(None, train=[str(data)], **overrides)
+    entries = []
+    for name, (part, weight) in {task: (images, 1.0), **(other_tasks or {})}.items():
+        data = out / f"train_{name or 'shared'}.extxyz"
+        write_structures(data, part)
+        entries.append({"path": str(data), "task": name, "weight": weight})
+    config = load_config(None, train=entries, **overrides)
     report = train(config, out / "run", progress=False)
     path = out / "run" / "model.pt"
     return {"model_path": str(path), "model_hash": model_hash(path), "dataset_hash": report["dataset_hash"],
             "training_config": config.to_dict(), "metrics": {k: v for k, v in report.items() if k.startswith("valid")},
-            "parameters": report["parameters"]}
+            "parameters": report["parameters"], "task": task}
+
+
+def held_out_errors(model_path: str | Path, images: Sequence[Atoms], task: str | None = None) -> dict[str, float]:
+    """Energy/force/stress errors of a trained model on held-out labelled structures (with that task's θ_T)."""
+    return error_metrics(images, predict(load_model(model_path), images, task=task))
