@@ -6,6 +6,7 @@ from typing import Any
 
 from .errors import SpecError
 from .steps.label import AseLabeler, Labeler, QuantumEspressoLabeler
+from .steps.vasp import VaspLabeler
 
 
 def make_labeler(spec: dict[str, Any]) -> Labeler:
@@ -16,6 +17,8 @@ def make_labeler(spec: dict[str, Any]) -> Labeler:
         return QuantumEspressoLabeler(spec["pseudopotentials"], spec["ecutwfc"], spec["kspacing"], spec.get("smearing"),
                                       spec.get("degauss", 0.02), spec.get("pseudo_dir", "/usr/share/espresso/pseudo"),
                                       spec.get("command", "pw.x"))
+    if spec["type"] == "vasp":
+        return VaspLabeler(dict(spec.get("incar", {})), dict(spec.get("kpoints", {})))
     if not (spec.get("module") and spec.get("callable")):
         raise SpecError("labeler: type 'ase' needs 'module' and 'callable'")
     return AseLabeler(spec["module"], spec["callable"], dict(spec.get("kwargs", {})))

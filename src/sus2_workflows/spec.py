@@ -39,9 +39,9 @@ class SeedSpec(_Strict):
 
 
 class LabelerSpec(_Strict):
-    """The reference method: Quantum ESPRESSO (local) or any ASE calculator."""
+    """The reference method: Quantum ESPRESSO (local), VASP (atomate2 jobs on a cluster) or any ASE calculator."""
 
-    type: Literal["quantum_espresso", "ase"]
+    type: Literal["quantum_espresso", "vasp", "ase"]
     pseudopotentials: dict[str, str] = {}
     ecutwfc: float = Field(30.0, gt=0)
     kspacing: float = Field(0.25, gt=0)
@@ -52,6 +52,8 @@ class LabelerSpec(_Strict):
     module: str | None = None
     callable: str | None = None
     kwargs: dict[str, Any] = {}
+    incar: dict[str, Any] = Field({}, description="VASP: user_incar_settings of atomate2's static input set")
+    kpoints: dict[str, Any] = Field({}, description="VASP: user_kpoints_settings, e.g. {reciprocal_density: 100}")
 
 
 class ImportSpec(_Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from jobflow import Flow, Response, job
+from jobflow import Flow, OnMissing, Response, job
 
 from sus2_model import Sus2Calculator, load_model
 from sus2_model.train.data import dataset_hash, structure_hash
@@ -14,6 +14,7 @@ from sus2_model.train.data import dataset_hash, structure_hash
 from ..cache import ResultCache, cache_store, content_key
 from ..documents import (ActiveLearningDocument, CuratedDatasetDocument, CuratedTaskDocument, DatasetDocument,
                          DbsDocument, EosDocument, ModelDocument, Provenance, atoms_from_dict, atoms_to_dict)
+from ..errors import LabelingError
 from ..labelers import make_labeler
 from ..steps.active import explore, select_uncertain
 from ..steps.curate import curate_dataset, deduplicate, drop_outliers
@@ -22,6 +23,7 @@ from ..steps.eos import screen_eos
 from ..steps.label import label_structures
 from ..steps.seeds import prototype
 from ..steps.train import held_out_errors, train_model
+from ..steps.vasp import VaspLabeler, atoms_from_task_document
 
 STRUCTURES = ["structures", "train_structures", "test_structures"]
 
@@ -94,29 +96,9 @@ def select_dbs(curated: dict, settings: dict, folder: str, store_uri: str | None
     return document
 
 
-@job(data=STRUCTURES)
-def label(structures: list[dict], labeler: dict, folder: str, store_uri: str | None = None,
-          previous: dict | None = None, bridging: dict | None = None) -> dict:
-    """Label structures (and a domain-bridging set), each DFT result cached as soon as it exists, and merge them
-    into ``previous``."""
-    method = make_labeler(labeler)
-    cache = _cache(folder, store_uri)
-    settings_key = content_key(method.settings())
-    labelled, failed, computed = [], [], 0
-    for doc in list(structures) + list((bridging or {}).get("structures", [])):
-        atoms = atoms_from_dict(doc)
-        key = content_key(structure_hash(atoms), settings_key)
-        hit = cache.get("label", key)
-        if hit is None:
-            result = label_structures([atoms], method, Path(folder) / "dft" / key[:16])
-            failed += result.failed
-            if not result.labelled:
-                cache.put("label_failed", key, result.failed[0])  # reported; retried on the next run
-                continue
-            hit = atoms_to_dict(result.labelled[0])
-            cache.put("label", key, hit)
-            computed += 1
-        labelled.append(atoms_from_dict(hit))
+def _dataset_document(labelled: list, failed: list, computed: int, method, previous: dict | None,
+                      bridging: dict | None, cache: ResultCache) -> dict:
+    """Merge new labels into ``previous`` (deduplicated, outliers dropped) and record the dataset."""
     merged = [atoms_from_dict(d) for d in (previous or {}).get("structures", [])] + labelled
     merged = drop_outliers(deduplicate(merged))
     document = DatasetDocument(
@@ -127,6 +109,67 @@ def label(structures: list[dict], labeler: dict, folder: str, store_uri: str | N
                                       "dbs_hash": (bridging or {}).get("dbs_hash")})).model_dump()
     cache.put("dataset", document["dataset_hash"], _summary(document))
     return document
+
+
+@job(data=STRUCTURES)
+def label(structures: list[dict], labeler: dict, folder: str, store_uri: str | None = None,
+          previous: dict | None = None, bridging: dict | None = None) -> dict | Response:
+    """Label structures (and a domain-bridging set), each DFT result cached as soon as it exists, and merge them
+    into ``previous``.  VASP labels come from atomate2 ``StaticMaker`` jobs this job adds to the flow."""
+    method = make_labeler(labeler)
+    cache = _cache(folder, store_uri)
+    settings_key = content_key(method.settings())
+    labelled, todo = [], []
+    for doc in list(structures) + list((bridging or {}).get("structures", [])):
+        atoms = atoms_from_dict(doc)
+        key = content_key(structure_hash(atoms), settings_key)
+        hit = cache.get("label", key)
+        if hit is None:
+            todo.append((key, atoms))
+        else:
+            labelled.append(atoms_from_dict(hit))
+    if isinstance(method, VaspLabeler) and todo:
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        statics = [method.maker().make(AseAtomsAdaptor.get_structure(atoms)) for _, atoms in todo]
+        collect = collect_vasp_labels([s.output for s in statics], [k for k, _ in todo],
+                                      [a.info.get("source", "") for _, a in todo], [atoms_to_dict(a) for a in labelled],
+                                      labeler, folder, store_uri, previous, bridging)
+        collect.config.on_missing_references = OnMissing.NONE  # a failed VASP run is recorded, not fatal
+        return Response(replace=Flow(statics + [collect], output=collect.output))
+    failed, computed = [], 0
+    for key, atoms in todo:
+        result = label_structures([atoms], method, Path(folder) / "dft" / key[:16])
+        failed += result.failed
+        if not result.labelled:
+            cache.put("label_failed", key, result.failed[0])  # reported; retried on the next run
+            continue
+        cache.put("label", key, atoms_to_dict(result.labelled[0]))
+        labelled.append(result.labelled[0])
+        computed += 1
+    return _dataset_document(labelled, failed, computed, method, previous, bridging, cache)
+
+
+@job(data=STRUCTURES)
+def collect_vasp_labels(tasks: list, keys: list[str], sources: list[str], cached: list[dict], labeler: dict,
+                        folder: str, store_uri: str | None = None, previous: dict | None = None,
+                        bridging: dict | None = None) -> dict:
+    """Turn atomate2 VASP task documents into labels (cached one by one), then merge like :func:`label`."""
+    method = make_labeler(labeler)
+    cache = _cache(folder, store_uri)
+    labelled, failed = [atoms_from_dict(d) for d in cached], []
+    for task, key, source in zip(tasks, keys, sources):
+        try:
+            if task is None:
+                raise LabelingError(f"{source}: the VASP job failed (see its job output)")
+            atoms = atoms_from_task_document(task, source)
+        except LabelingError as exc:
+            failed.append({"source": source, "error": str(exc)})
+            cache.put("label_failed", key, failed[-1])
+            continue
+        cache.put("label", key, atoms_to_dict(atoms))
+        labelled.append(atoms)
+    return _dataset_document(labelled, failed, len(labelled) - len(cached), method, previous, bridging, cache)
 
 
 @job

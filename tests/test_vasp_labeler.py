@@ -1,0 +1,47 @@
+"""VASP labels through atomate2: the label job adds atomate2 StaticMaker jobs to the flow, and their task documents
+become labelled, cached structures (VASP itself cannot run here; the task documents are built by hand)."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+from jobflow import OnMissing, Response
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from sus2_workflows.documents import atoms_to_dict
+from sus2_workflows.jobflow.jobs import collect_vasp_labels, label
+from sus2_workflows.labelers import make_labeler
+from sus2_workflows.provenance import campaign_status
+
+VASP = {"type": "vasp", "incar": {"ENCUT": 520, "EDIFF": 1e-6}, "kpoints": {"reciprocal_density": 100}}
+
+
+def test_label_job_adds_atomate2_static_jobs(tmp_path):
+    structures = [atoms_to_dict(bulk("Si", "diamond", a=a, cubic=True)) for a in (5.40, 5.47)]
+    response = label.original(structures, VASP, str(tmp_path))
+    assert isinstance(response, Response)
+    jobs = response.replace.jobs
+    statics, collect = jobs[:-1], jobs[-1]
+    assert [j.name for j in statics] == ["sus2 vasp static"] * 2
+    generator = statics[0].maker.input_set_generator
+    assert type(generator).__name__ == "StaticSetGenerator" and generator.user_incar_settings["ENCUT"] == 520
+    assert collect.config.on_missing_references == OnMissing.NONE
+    assert make_labeler(VASP).settings()["incar"] == {"ENCUT": 520, "EDIFF": 1e-6}
+
+
+def test_task_documents_become_labels_and_failures_are_recorded(tmp_path):
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    forces = np.arange(24, dtype=float).reshape(8, 3) / 100
+    kbar = np.diag([10.0, 20.0, 30.0]) + np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]])
+    task = {"output": {"structure": AseAtomsAdaptor.get_structure(atoms).as_dict(), "energy": -43.2,
+                       "forces": forces.tolist(), "stress": kbar.tolist()}}
+    doc = collect_vasp_labels.original([task, None], ["k1", "k2"], ["seed:0", "seed:1"], [], VASP, str(tmp_path))
+    assert doc["n_structures"] == 1 and doc["n_computed"] == 1
+    assert doc["failed"] == [{"source": "seed:1", "error": "seed:1: the VASP job failed (see its job output)"}]
+    labelled = doc["structures"][0]
+    assert labelled["energy"] == -43.2 and np.allclose(labelled["forces"], forces)
+    # VASP prints kB with compression positive; ASE wants eV/Å³, tension positive, Voigt xx yy zz yz xz xy
+    expected = -0.1 * units.GPa * np.array([10.0, 20.0, 30.0, 3.0, 2.0, 1.0])
+    assert np.allclose(labelled["stress"], expected)
+    assert campaign_status(tmp_path) == {"label": 1, "label_failed": 1, "dataset": 1}
