@@ -77,6 +77,27 @@ def test_mlearn_json_reader(shared_data):
     assert images[0].get_forces().shape == (len(images[0]), 3)
 
 
+def test_mlearn_stress_sign_and_order(shared_data):
+    """Strained Mo cells: compression gives negative (ASE) stress along that axis, and a cell sheared by moving b
+    along z (ε_yz > 0) gives a positive yz component (Voigt slot 3), whatever order mlearn stores."""
+    images = read_structures(shared_data / "mlearn" / "Mo" / "training.json")
+    checked = 0
+    for atoms in images:
+        cell, stress = atoms.cell.array, atoms.get_stress()
+        if len(atoms) != 54 or not np.allclose(cell[0], [cell[0, 0], 0, 0]):
+            continue
+        if np.allclose(cell - np.diag(np.diag(cell)), 0) and cell[2, 2] < cell[0, 0] - 0.5 < cell[1, 1]:
+            assert stress[2] < stress[0] < 0 and stress[2] < stress[1]  # compressed along z
+            checked += 1
+        sheared = {(1, 2): 3, (0, 2): 4, (1, 0): 5}  # (row, column) of the cell -> Voigt slot of that shear
+        for (row, col), slot in sheared.items():
+            others = [cell[r, c] for r in range(3) for c in range(3) if r != c and (r, c) != (row, col)]
+            if abs(cell[row, col]) > 0.3 and np.allclose(others, 0):
+                assert np.argmax(np.abs(stress[3:])) == slot - 3 and np.sign(stress[slot]) == np.sign(cell[row, col])
+                checked += 1
+    assert checked >= 3
+
+
 @pytest.fixture
 def mtp_text(tmp_path):
     path = tmp_path / "m.mtp"

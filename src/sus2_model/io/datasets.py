@@ -37,8 +37,11 @@ def _mlearn_item(item: dict, path: Path, index: int) -> Atoms:
     labels: dict[str, object] = {"energy": energy, "free_energy": energy, "forces": forces}
     virial = outputs.get("virial_stress")
     if virial is not None and len(virial) == 6:
-        # VASP sign convention (positive = compressive), kbar, order xx yy zz yz xz xy
-        labels["stress"] = -np.asarray(virial, dtype=float) * KBAR
+        # kbar, positive = compressive; off-diagonal order xy xz yz.  Checked on the strained mlearn Mo cells: a
+        # cell compressed along z has its largest value in slot 3, cells sheared in xy / xz / yz in slots 4 / 5 / 6,
+        # each with the sign of a compressive-positive stress (tests/test_io.py)
+        xx, yy, zz, xy, xz, yz = np.asarray(virial, dtype=float)
+        labels["stress"] = -np.array([xx, yy, zz, yz, xz, xy]) * KBAR
     atoms.calc = SinglePointCalculator(atoms, **labels)
     if item.get("tags"):
         atoms.info["tags"] = list(item["tags"])
