@@ -44,6 +44,23 @@ def test_atomate2_makers_run_sus2_and_record_it(tmp_path, model_file):
     assert stored["output"]["forcefield_name"] == doc.forcefield_name
 
 
+def test_atomate2_eos_and_md_makers_run_sus2(tmp_path, model_file):
+    from atomate2.forcefields.flows.eos import ForceFieldEosMaker
+    from atomate2.forcefields.md import ForceFieldMDMaker
+
+    structure = AseAtomsAdaptor.get_structure(bulk("Cu", "fcc", a=3.6, cubic=True))
+    kwargs = sus2_maker_kwargs(model_file)
+    eos = ForceFieldEosMaker.from_force_field_name(kwargs["force_field_name"], kwargs["calculator_kwargs"],
+                                                   number_of_frames=5).make(structure)
+    md = ForceFieldMDMaker(n_steps=20, temperature=300, **kwargs).make(structure)
+    responses = run_locally([eos, md], store=job_store(None, tmp_path), create_folders=True, root_dir=tmp_path,
+                            ensure_success=True)
+    fit = responses[eos.jobs[-1].uuid][1].output
+    assert len(fit["relax"]["energy"]) == 6 and 9 < fit["relax"]["EOS"]["birch_murnaghan"]["v0"] / 4 < 14  # 5 frames + the relaxed cell
+    trajectory = responses[md.uuid][1].output
+    assert trajectory.forcefield_name.startswith("SUS2 cu_ni.pt ") and trajectory.output.n_steps == 21
+
+
 def _roundtrip(store) -> None:
     from jobflow import job
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jobflow import Flow, Job, Maker
 
@@ -97,9 +97,18 @@ class EosScreeningMaker(_CampaignStepMaker):
 
 @dataclass
 class Sus2CampaignMaker(_CampaignStepMaker):
-    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS."""
+    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS.
+
+    The sub-makers are fields (atomate2's habit): replace one to change its name or defaults; ``make`` fills in
+    what the campaign spec and this maker's folder/store decide."""
 
     name: str = "sus2 campaign"
+    curate_maker: CurateDatasetMaker = field(default_factory=CurateDatasetMaker)
+    dbs_maker: DBSSelectionMaker = field(default_factory=DBSSelectionMaker)
+    label_maker: LabelMaker = field(default_factory=LabelMaker)
+    train_maker: TrainSus2Maker = field(default_factory=TrainSus2Maker)
+    active_learning_maker: ActiveLearningMaker = field(default_factory=ActiveLearningMaker)
+    eos_maker: EosScreeningMaker = field(default_factory=EosScreeningMaker)
 
     def make(self, spec: CampaignSpec) -> Flow:
         seeds = []
@@ -107,21 +116,23 @@ class Sus2CampaignMaker(_CampaignStepMaker):
             seeds += generate_seeds(s.element, s.prototype, s.a, s.supercell, s.strains, s.rattle, s.copies, seed=k)
         if spec.curation.isolated_atoms:
             seeds += [isolated_atom(e) for e in sorted({s.element for s in spec.seeds})]
-        common = {"folder": self.folder, "store_uri": self.store_uri}
+        where = {"folder": self.folder, "store_uri": self.store_uri}
         jobs: list[Job] = []
         sources = bridging = None
         if spec.datasets:
             settings = spec.curation.model_dump(exclude={"isolated_atoms"})
-            curated = CurateDatasetMaker(settings=settings, **common).make([d.model_dump() for d in spec.datasets])
+            curated = replace(self.curate_maker, settings=settings, **where).make([d.model_dump() for d in spec.datasets])
             sources, jobs = curated.output, [curated]
             if spec.dbs is not None:
-                chosen = DBSSelectionMaker(settings=spec.dbs.model_dump(), **common).make(curated.output)
+                chosen = replace(self.dbs_maker, settings=spec.dbs.model_dump(), **where).make(curated.output)
                 bridging, jobs = chosen.output, jobs + [chosen]
-        labelled = LabelMaker(labeler=spec.labeler.model_dump(), **common).make(
+        labelled = replace(self.label_maker, labeler=spec.labeler.model_dump(), **where).make(
             [atoms_to_dict(a) for a in seeds], bridging=bridging)
-        model = TrainSus2Maker(training=spec.training, task=spec.target_task, **common).make(labelled.output, sources)
-        learned = ActiveLearningMaker(spec=spec.model_dump(mode="json"), **common).make(
+        model = replace(self.train_maker, training=spec.training, task=spec.target_task, **where).make(
+            labelled.output, sources)
+        learned = replace(self.active_learning_maker, spec=spec.model_dump(mode="json"), **where).make(
             model.output, labelled.output, sources)
-        screened = EosScreeningMaker(targets=[t.model_dump() for t in spec.screening.eos], **common).make(learned.output)
+        screened = replace(self.eos_maker, targets=[t.model_dump() for t in spec.screening.eos], **where).make(
+            learned.output)
         jobs += [labelled, model, learned, screened]
         return Flow(jobs, output=screened.output, name=f"{self.name}: {spec.name}")
