@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--n-b", type=int, default=6)
     parser.add_argument("--dbs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--b-weight", type=float, default=1.0,
+                        help="loss weight of the B data and the DBS when trained beside A")
     parser.add_argument("--max-time", type=float, default=100.0, help="seconds of training per setting")
     args = parser.parse_args()
     pool_a = emt_dataset(args.n_a, seed=11)
@@ -109,14 +111,16 @@ def main() -> None:
         rows.append(run("B only", [{"path": files["b"]}], test_b, tmp, args.epochs, args.max_time, None))
         rows.append(run("B + DBS", [{"path": files["b"]}, {"path": files["dbs"]}], test_b, tmp, args.epochs,
                         args.max_time, None))
-        rows.append(run("naive pooling", [{"path": files["a"]}, {"path": files["b"]}, {"path": files["dbs"]}],
+        w = args.b_weight
+        rows.append(run("naive pooling", [{"path": files["a"]}, {"path": files["b"], "weight": w},
+                                          {"path": files["dbs"], "weight": w}],
                         test_b, tmp, args.epochs, args.max_time, None))
-        rows.append(run("tasks", [{"path": files["a"], "task": "A"}, {"path": files["b"], "task": "B"}],
+        rows.append(run("tasks", [{"path": files["a"], "task": "A"}, {"path": files["b"], "task": "B", "weight": w}],
                         test_b, tmp, args.epochs, args.max_time, "B"))
-        rows.append(run("tasks + DBS", [{"path": files["a"], "task": "A"}, {"path": files["b"], "task": "B"},
-                                        {"path": files["dbs"], "task": "B"}], test_b, tmp, args.epochs,
+        rows.append(run("tasks + DBS", [{"path": files["a"], "task": "A"}, {"path": files["b"], "task": "B", "weight": w},
+                                        {"path": files["dbs"], "task": "B", "weight": w}], test_b, tmp, args.epochs,
                         args.max_time, "B"))
-    print(json.dumps({"benchmark": "multidomain", "n_A": args.n_a, "n_B": args.n_b, "n_DBS": args.dbs,
+    print(json.dumps({"benchmark": "multidomain", "n_A": args.n_a, "n_B": args.n_b, "n_DBS": args.dbs, "b_weight": args.b_weight,
                       "domain_B": f"E_B(R) = {SCALE} E_EMT({SHRINK} R) + {OFFSET} eV/atom", "ablation": rows}, indent=2))
 
 

@@ -33,6 +33,31 @@ def test_stress_equals_strain_derivative(model, triclinic_cell):
     np.testing.assert_allclose(analytic, numeric, atol=1e-6 * max(1.0, np.abs(analytic).max()))
 
 
+def test_task_surface_derivatives_and_exact_mtp_fold(triclinic_cell):
+    """A task with every theta_T part non-zero (shifted bond centres r0 too): forces and stress are still exact
+    derivatives, and the task folds into an .mtp record with the same energy."""
+    from .conftest import random_model
+
+    from sus2_model.model import Sus2Potential
+
+    model = random_model()
+    model.add_task("T")
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for p in model.task_parameters():
+            p.copy_(torch.as_tensor(rng.normal(0, 0.05, p.shape)))
+    atoms = triclinic_cell
+    atoms.calc = Sus2Calculator(model, task="T")
+    forces, stress = atoms.get_forces(), atoms.get_stress()
+    np.testing.assert_allclose(forces, numeric_forces(atoms, eps=1e-5), atol=1e-6 * max(1.0, np.abs(forces).max()))
+    np.testing.assert_allclose(stress, numeric_stress(atoms, eps=1e-6), atol=1e-6 * max(1.0, np.abs(stress).max()))
+    energy = atoms.get_potential_energy()
+    atoms.calc = Sus2Calculator(Sus2Potential(model.to_mtp("T"), model.species))
+    assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+    atoms.calc = Sus2Calculator(model)
+    assert abs(atoms.get_potential_energy() - energy) > 1e-3  # the task surface differs from the shared one
+
+
 def test_isolated_molecule_forces(model, molecule):
     molecule.calc = Sus2Calculator(model)
     np.testing.assert_allclose(molecule.get_forces(), numeric_forces(molecule, eps=1e-5), atol=1e-6)

@@ -95,7 +95,7 @@ def test_multi_task_parameters_and_task_calculator(tmp_path):
                          epochs=8, force_weight=0.01, **SMALL)
     train(config, tmp_path / "out", progress=False)
     model = load_model(tmp_path / "out" / "model.pt")
-    assert model.tasks == ["A", "B"]
+    assert model.tasks == ["A", "B"] and model.task_r0.abs().max() > 0  # every part of theta_T was trained
     atoms = shifted[0].copy()
     energies = {}
     for task in (None, "A", "B"):

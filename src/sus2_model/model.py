@@ -5,9 +5,11 @@ Site energy of atom i with species s (the form of the published models):
     E_i = shift_s + c_s * (1 + sum_k m_k B_k(i))
 
 Multi-domain training adds task-specific parameters theta_T for each task T (SevenNet-Omni style: shared theta_C,
-small per-task theta_T): a per-species shift, a per-species relative scale and a moment-coefficient correction,
+small per-task theta_T): a per-species shift, a per-species relative scale, a moment-coefficient correction and a
+correction of the per-pair scaling centres r0 (the universal-EOS bond length: where a method's lattice constants
+differ, e.g. PBE vs r2SCAN, only this moves),
 
-    E_i^T = (shift_s + dshift_Ts) + c_s (1 + dc_Ts) (1 + sum_k (m_k + dm_Tk) B_k(i)),
+    E_i^T = (shift_s + dshift_Ts) + c_s (1 + dc_Ts) (1 + sum_k (m_k + dm_Tk) B_k(i; r0 + dr0_T)),
 
 which has the published form, so a task folds exactly into an ``.mtp`` file (:meth:`Sus2Potential.to_mtp`).
 
@@ -85,6 +87,7 @@ class Sus2Potential(nn.Module):
         self.task_shift = nn.Parameter(torch.zeros(0, c, dtype=torch.float64))
         self.task_scale = nn.Parameter(torch.zeros(0, c, dtype=torch.float64))
         self.task_moments = nn.Parameter(torch.zeros(0, len(mtp.alpha_moment_mapping), dtype=torch.float64))
+        self.task_r0 = nn.Parameter(torch.zeros(0, self.r0.numel(), dtype=torch.float64))
 
     # ------------------------------------------------------------------ tasks (theta_T)
     def add_task(self, name: str) -> int:
@@ -92,8 +95,8 @@ class Sus2Potential(nn.Module):
         if name in self.tasks:
             return self.tasks.index(name)
         grow = lambda p: nn.Parameter(torch.cat([p.detach(), p.new_zeros(1, p.shape[1])]))  # noqa: E731
-        self.task_shift, self.task_scale, self.task_moments = (grow(self.task_shift), grow(self.task_scale),
-                                                               grow(self.task_moments))
+        self.task_shift, self.task_scale, self.task_moments, self.task_r0 = (
+            grow(self.task_shift), grow(self.task_scale), grow(self.task_moments), grow(self.task_r0))
         self.tasks.append(name)
         return len(self.tasks) - 1
 
@@ -106,8 +109,8 @@ class Sus2Potential(nn.Module):
         return self.tasks.index(task)
 
     def task_parameters(self) -> list[nn.Parameter]:
-        """theta_T: the task-specific parameters (selective L2 applies to the scale and moment corrections)."""
-        return [self.task_shift, self.task_scale, self.task_moments]
+        """theta_T: the task-specific parameters (selective L2 applies to all but the shifts)."""
+        return [self.task_shift, self.task_scale, self.task_moments, self.task_r0]
 
     # ------------------------------------------------------------------ construction and export
     @classmethod
@@ -122,7 +125,8 @@ class Sus2Potential(nn.Module):
         d = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
         radial = np.concatenate([d(self.radial_coeffs),
                                  np.vstack([d(self.species_weights)[None], d(self.stored_row_weights)])], axis=1)
-        scal = np.stack([d(self.alpha), d(self.r0)], axis=1).reshape(-1)
+        r0 = d(self.r0) + (d(self.task_r0)[k].reshape(self.r0.shape) if k >= 0 else 0.0)
+        scal = np.stack([d(self.alpha), r0], axis=1).reshape(-1)
         basic, times, mapping = self._mtp_tables
         return MtpFile(
             species_count=self.species_count, L=h["L"], scaling_map=h["scaling_map"], min_dist=h["min_dist"],
@@ -157,16 +161,22 @@ class Sus2Potential(nn.Module):
 
     # ------------------------------------------------------------------ evaluation
     def radial_functions(self, dist: torch.Tensor, ti: torch.Tensor, tj: torch.Tensor, mask: torch.Tensor,
-                         derivative: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                         derivative: bool = True, task: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Radial functions f_mu (n, K, n_mu) of neighbours at ``dist`` (n, K) and their r-derivatives.
 
         f_mu = scaling w_I w_J (r - r_cut)^2 sum_n c_{mu,n} T_n(tanh(alpha (r - r0) / 2)), alpha and r0 taken from
-        the pair (I, J) = (ti, tj) and the scaling channel of mu; zero where ``mask`` is 0 (padding).
+        the pair (I, J) = (ti, tj) and the scaling channel of mu (r0 moved by the task of each central atom, ``task``
+        (n,), -1 = shared); zero where ``mask`` is 0 (padding).
         """
         c, r = self.species_count, self.radial_basis_size
         pair = ti.unsqueeze(1) * c + tj
         half_alpha = 0.5 * self.alpha.reshape(self.n_channels, c * c).T[pair]  # (n, K, channels)
         r0 = self.r0.reshape(self.n_channels, c * c).T[pair]
+        if task is not None and len(self.tasks):
+            shifts = torch.cat([self.task_r0, self.task_r0.new_zeros(1, self.task_r0.shape[1])])[task]
+            shifts = shifts.reshape(-1, self.n_channels, c * c).transpose(1, 2)  # (n, pairs, channels)
+            r0 = r0 + torch.gather(shifts, 1, pair.unsqueeze(-1).expand(-1, -1, self.n_channels))
         t, dt, _ = chebyshev(half_alpha * (dist.unsqueeze(-1) - r0), r, derivative)  # (n, K, channels, R)
         block = self.radial_coeffs.new_zeros(self.n_channels * r, self.radial_coeffs.shape[0])
         block = block.index_put((self.block_rows.reshape(-1), self.block_cols.reshape(-1)),
@@ -185,14 +195,15 @@ class Sus2Potential(nn.Module):
         n = len(batch.types)
         return [slice(s, min(s + self.chunk_atoms, n)) for s in range(0, n, self.chunk_atoms)]
 
-    def _edges(self, batch: Batch, rows: slice, derivative: bool) -> dict[str, torch.Tensor]:
-        """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows``."""
+    def _edges(self, batch: Batch, rows: slice, derivative: bool, task: torch.Tensor | None = None
+               ) -> dict[str, torch.Tensor]:
+        """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows`` (``task`` per atom)."""
         nbr = batch.nbr_j[rows]
         vectors = batch.positions[nbr] - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows]
         dist = vectors.norm(dim=-1)
         unit = vectors / dist.unsqueeze(-1)
         radial, d_radial = self.radial_functions(dist, batch.types[rows], batch.types[nbr], batch.nbr_mask[rows],
-                                                 derivative)
+                                                 derivative, None if task is None else task[rows])
         return {"vectors": vectors, "dist": dist, "unit": unit, "radial": radial, "d_radial": d_radial,
                 "powers": self.moments.tensor_powers(unit)}
 
@@ -226,12 +237,12 @@ class Sus2Potential(nn.Module):
         """
         need_grad = forces or stress
         chunks = self._chunks(batch)
-        edges = [self._edges(batch, rows, need_grad) for rows in chunks]
+        task = None if batch.task_of_structure is None else batch.task_of_structure[batch.structure_of_atom]
+        edges = [self._edges(batch, rows, need_grad, task) for rows in chunks]
         basic = torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
         with torch.enable_grad():
             if not basic.requires_grad or not create_graph:
                 basic = basic.detach().requires_grad_(need_grad)
-            task = None if batch.task_of_structure is None else batch.task_of_structure[batch.structure_of_atom]
             energy_atoms = self.energy_from_basic(basic, batch.types, task)
             if need_grad:
                 (g_basic,) = torch.autograd.grad(energy_atoms.sum(), basic, create_graph=create_graph)

@@ -48,7 +48,7 @@ def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any
         "species": list(model.species) if model.species is not None else None,
         "tasks": list(model.tasks),
         "task_params": {name: p.detach().cpu().double() for name, p in
-                        zip(("task_shift", "task_scale", "task_moments"), model.task_parameters())},
+                        zip(("task_shift", "task_scale", "task_moments", "task_r0"), model.task_parameters())},
         "metadata": json.loads(json.dumps(metadata or {}, default=str)),  # plain JSON types only
     }
 

@@ -214,7 +214,7 @@ class Trainer:
         weights = {"energy": c.energy_weight, "forces": c.force_weight, "stress": c.stress_weight}
         loss = sum(weights[k] * v / max(norms.get(k, 0.0), 1e-30) for k, v in sums.items())
         if self.model.tasks and c.task_l2 > 0:
-            penalty = self.model.task_scale.square().sum() + self.model.task_moments.square().sum()
+            penalty = sum(p.square().sum() for p in self.model.task_parameters()[1:])  # not the shifts
             loss = loss + share * c.task_l2 * penalty
         return loss
 
