@@ -29,12 +29,11 @@ from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from sus2_model import error_metrics, load_model, predict
+from sus2_model.dbs import choose_dbs
 from sus2_model.demo import emt_dataset
 from sus2_model.io import write_structures
-from sus2_model.selection import farthest_point_selection, structure_descriptors
 from sus2_model.train.config import load_config
 from sus2_model.train.trainer import train
-from sus2_model.dbs import descriptor_model
 
 SCALE, SHRINK, OFFSET = 1.2, 0.97, 0.3
 
@@ -99,7 +98,7 @@ def main() -> None:
     pool_a = emt_dataset(args.n_a, seed=11)
     b_train = relabel_b(narrow_b_structures(args.n_b, seed=12))
     test_b = relabel_b(emt_dataset(40, seed=13))
-    chosen = farthest_point_selection(structure_descriptors(descriptor_model(pool_a), pool_a), args.dbs)
+    chosen = choose_dbs(pool_a, args.dbs)
     dbs = relabel_b([pool_a[i] for i in chosen])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,6 +31,18 @@ def descriptor_model(images, model: str | None = None) -> Sus2Potential:
     return generated
 
 
+def dbs_size(n_source: int, fraction: float, min_count: int) -> int:
+    """How many structures a DBS of ``fraction`` (at least ``min_count``) of ``n_source`` holds."""
+    return max(min_count, math.ceil(fraction * n_source))
+
+
+def choose_dbs(images, count: int, chooser: Sus2Potential | None = None) -> list[int]:
+    """Indices of ``count`` structures chosen by farthest-point sampling in standardised SUS2 descriptor space
+    (descriptors of ``chooser``; default: :func:`descriptor_model` of the images)."""
+    chooser = chooser if chooser is not None else descriptor_model(images)
+    return farthest_point_selection(structure_descriptors(chooser, images), count)
+
+
 def select_dbs(source: str | Path, out: str | Path, fraction: float = 0.001, min_count: int = 1,
                model: str | None = None, species: str | None = None, seed: int = 0) -> dict[str, Any]:
     """Select ``max(min_count, ceil(fraction * n))`` structures by farthest-point sampling and write them with
@@ -38,9 +50,8 @@ def select_dbs(source: str | Path, out: str | Path, fraction: float = 0.001, min
     images = read_structures(source, species=parse_species(species))
     if not images:
         raise ValueError(f"{source}: no structures to select from")
-    count = max(min_count, math.ceil(fraction * len(images)))
     chooser = descriptor_model(images, model)
-    chosen = farthest_point_selection(structure_descriptors(chooser, images), count)
+    chosen = choose_dbs(images, dbs_size(len(images), fraction, min_count), chooser)
     selected = []
     for rank, index in enumerate(chosen):
         atoms = images[index].copy()

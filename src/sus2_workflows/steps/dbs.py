@@ -3,13 +3,11 @@ so that the tasks' energy surfaces are tied together (SevenNet-Omni's DBS)."""
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 from ase import Atoms
 
-from sus2_model.dbs import descriptor_model
-from sus2_model.selection import farthest_point_selection, structure_descriptors
+from sus2_model.dbs import choose_dbs, dbs_size
 
 
 def select_bridging_set(images: Sequence[Atoms], fraction: float, min_count: int, max_atoms: int | None = None
@@ -19,9 +17,7 @@ def select_bridging_set(images: Sequence[Atoms], fraction: float, min_count: int
     pool = [k for k, a in enumerate(images) if max_atoms is None or len(a) <= max_atoms]
     if not pool:
         return []
-    count = min(len(pool), max(min_count, math.ceil(fraction * len(images))))
-    candidates = [images[k] for k in pool]
-    chosen = farthest_point_selection(structure_descriptors(descriptor_model(candidates), candidates), count)
+    chosen = choose_dbs([images[k] for k in pool], dbs_size(len(images), fraction, min_count))
     return [pool[i] for i in chosen]
 
 
