@@ -7,16 +7,12 @@ its task document records ``forcefield_name`` (here "SUS2 <model file> <short ha
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cache import file_sha256
+
 SUS2_CALCULATOR = {"@module": "sus2_model.calculator", "@callable": "Sus2Calculator"}
-
-
-def model_hash(path: str | Path) -> str:
-    """SHA-256 of a model file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def sus2_maker_kwargs(model: str | Path, species: str | Sequence[str] | None = None, device: str = "cpu",
@@ -31,6 +27,6 @@ def sus2_maker_kwargs(model: str | Path, species: str | Sequence[str] | None = N
         calculator_kwargs["species"] = species if isinstance(species, str) else list(species)
     if task is not None:
         calculator_kwargs["task"] = task
-    name = f"SUS2 {path.name} {model_hash(path)[:12]}" + (f" task={task}" if task else "")
+    name = f"SUS2 {path.name} {file_sha256(path)[:12]}" + (f" task={task}" if task else "")
     return {"force_field_name": dict(SUS2_CALCULATOR), "calculator_kwargs": calculator_kwargs,
             "task_document_kwargs": {"forcefield_name": name}}

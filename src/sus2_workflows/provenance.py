@@ -20,10 +20,14 @@ def campaign_documents(folder: str | Path, store_uri: str | None = None) -> dict
     return kinds
 
 
-def campaign_status(folder: str | Path, store_uri: str | None = None) -> dict[str, int]:
-    """How many DFT labels, datasets, models, active-learning iterations and screening results the campaign holds."""
-    docs = campaign_documents(folder, store_uri)
+def status_of(docs: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """How many DFT labels, datasets, models, active-learning iterations and screening results ``docs`` hold."""
     return {kind: len(docs[kind]) for kind in SHOWN if kind in docs}
+
+
+def campaign_status(folder: str | Path, store_uri: str | None = None) -> dict[str, int]:
+    """:func:`status_of` the campaign's cached documents."""
+    return status_of(campaign_documents(folder, store_uri))
 
 
 def _model_lineage(model: dict[str, Any], models: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -45,10 +49,14 @@ def _dataset_lineage(dataset_hash: str | None, datasets: dict[str, dict[str, Any
 
 
 def export_campaign(folder: str | Path, store_uri: str | None = None) -> list[dict[str, Any]]:
+    """:func:`provenance_chains` of the campaign's cached documents."""
+    return provenance_chains(campaign_documents(folder, store_uri))
+
+
+def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every screening result with its provenance chain: imported datasets (file hashes) -> domain-bridging set ->
     labelled datasets (DFT settings) -> model (hash, training config) -> active-learning iterations (structures
     chosen) -> result, with code versions."""
-    docs = campaign_documents(folder, store_uri)
     models = docs.get("model", [])
     datasets = {d["dataset_hash"]: d for d in docs.get("dataset", [])}
     dbs = {d["dbs_hash"]: d for d in docs.get("dbs", [])}

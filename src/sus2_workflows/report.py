@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .provenance import campaign_documents, campaign_status, export_campaign
+from .provenance import campaign_documents, provenance_chains, status_of
 
 
 def _eos_plot(eos: dict[str, Any], path: Path) -> None:
@@ -37,11 +37,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
            ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
-def report_markdown(folder: Path, store_uri: str | None = None) -> str:
-    """The report as markdown (writes the PNG plots it links into ``folder``)."""
-    docs = campaign_documents(folder, store_uri)
+def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
+    """The report of a campaign's cached documents as markdown (writes the PNG plots it links into ``folder``)."""
     lines = [f"# Campaign report: {folder.name}", "", "## Status", ""]
-    lines += [f"- {kind}: {n}" for kind, n in campaign_status(folder, store_uri).items()]
+    lines += [f"- {kind}: {n}" for kind, n in status_of(docs).items()]
     lines += ["", "## Equations of state (SUS2)", ""]
     rows = []
     for k, eos in enumerate(docs.get("eos", [])):
@@ -123,9 +122,10 @@ def _inline(text: str) -> str:
 def write_report(folder: str | Path, store_uri: str | None = None) -> Path:
     """Write ``report.md``, ``report.html`` (same content), the plots and ``export.json``; returns the markdown path."""
     folder = Path(folder)
-    markdown = report_markdown(folder, store_uri)
+    docs = campaign_documents(folder, store_uri)
+    markdown = report_markdown(folder, docs)
     path = folder / "report.md"
     path.write_text(markdown)
     (folder / "report.html").write_text(markdown_to_html(markdown, f"SUS2 campaign {folder.name}"))
-    (folder / "export.json").write_text(json.dumps(export_campaign(folder, store_uri), indent=2, default=str))
+    (folder / "export.json").write_text(json.dumps(provenance_chains(docs), indent=2, default=str))
     return path

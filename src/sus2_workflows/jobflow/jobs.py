@@ -3,7 +3,6 @@ Structures always travel in the ``data`` additional store, never in the document
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from jobflow import Flow, OnMissing, Response, job
@@ -11,7 +10,7 @@ from jobflow import Flow, OnMissing, Response, job
 from sus2_model import Sus2Calculator, load_model
 from sus2_model.train.data import dataset_hash, structure_hash
 
-from ..cache import ResultCache, cache_store, content_key
+from ..cache import ResultCache, cache_store, content_key, file_sha256
 from ..documents import (ActiveLearningDocument, CuratedDatasetDocument, CuratedTaskDocument, DatasetDocument,
                          DbsDocument, EosDocument, ModelDocument, Provenance, atoms_from_dict, atoms_to_dict)
 from ..errors import LabelingError
@@ -41,14 +40,6 @@ def _summary(document: dict) -> dict:
     return document
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @job(data=STRUCTURES)
 def curate(imports: list[dict], settings: dict, folder: str, store_uri: str | None = None) -> dict:
     """Import and curate existing datasets, one training task each.  Curation is cheap and deterministic, so it
@@ -58,7 +49,7 @@ def curate(imports: list[dict], settings: dict, folder: str, store_uri: str | No
         part = curate_dataset(entry["path"], entry["task"], entry.get("species"), settings["max_force"],
                               settings["max_energy_per_atom"], settings["test_fraction"])
         tasks.append(CuratedTaskDocument(
-            task=part.task, source=part.source, source_sha256=_file_sha256(entry["path"]),
+            task=part.task, source=part.source, source_sha256=file_sha256(entry["path"]),
             dataset_hash=part.dataset_hash, n_read=part.n_read, n_duplicates=part.n_duplicates,
             n_outliers=part.n_outliers, n_train=len(part.train), n_test=len(part.test), references=part.references,
             train_structures=[atoms_to_dict(a) for a in part.train],
@@ -186,8 +177,10 @@ def train_sus2(dataset: dict, training: dict, folder: str, store_uri: str | None
     others = {t["task"]: ([atoms_from_dict(d) for d in t["train_structures"]], 1.0) for t in (sources or {}).get("tasks", [])}
     info = train_model([atoms_from_dict(d) for d in dataset["structures"]], training,
                        Path(folder) / "models" / key[:16], task=task if others else None, other_tasks=others)
-    tests = {t["task"]: held_out_errors(info["model_path"], [atoms_from_dict(d) for d in t["test_structures"]], t["task"])
-             for t in (sources or {}).get("tasks", []) if t["test_structures"]}
+    held_out = [t for t in (sources or {}).get("tasks", []) if t["test_structures"]]
+    trained = load_model(info["model_path"]) if held_out else None
+    tests = {t["task"]: held_out_errors(trained, [atoms_from_dict(d) for d in t["test_structures"]], t["task"])
+             for t in held_out}
     document = ModelDocument(**info, source_dataset_hash=source_hash, test_metrics=tests,
                              provenance=Provenance(inputs={"dataset_hash": dataset["dataset_hash"],
                                                            "source_dataset_hash": source_hash}))

@@ -7,13 +7,13 @@ from typing import Any, Sequence
 
 from ase import Atoms
 
-from sus2_model import load_model
+from sus2_model import Sus2Potential
 from sus2_model.io import write_structures
 from sus2_model.predict import error_metrics, predict
 from sus2_model.train.config import load_config
 from sus2_model.train.trainer import train
 
-from ..forcefield import model_hash
+from ..cache import file_sha256
 
 
 def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | Path, task: str | None = None,
@@ -34,11 +34,11 @@ def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | P
     config = load_config(None, train=entries, **overrides)
     report = train(config, out / "run", progress=False)
     path = out / "run" / "model.pt"
-    return {"model_path": str(path), "model_hash": model_hash(path), "dataset_hash": report["dataset_hash"],
+    return {"model_path": str(path), "model_hash": file_sha256(path), "dataset_hash": report["dataset_hash"],
             "training_config": config.to_dict(), "metrics": {k: v for k, v in report.items() if k.startswith("valid")},
             "parameters": report["parameters"], "task": task}
 
 
-def held_out_errors(model_path: str | Path, images: Sequence[Atoms], task: str | None = None) -> dict[str, float]:
+def held_out_errors(model: Sus2Potential, images: Sequence[Atoms], task: str | None = None) -> dict[str, float]:
     """Energy/force/stress errors of a trained model on held-out labelled structures (with that task's θ_T)."""
-    return error_metrics(images, predict(load_model(model_path), images, task=task))
+    return error_metrics(images, predict(model, images, task=task))
