@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from sus2_model import StructureError
 from sus2_model.io import write_structures
-from sus2_workflows.cli import main, run_campaign
+from sus2_workflows.cli import main
 from sus2_workflows.errors import SpecError
 from sus2_workflows.spec import load_spec
 from sus2_workflows.steps.curate import curate_dataset, element_references

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mongomock
 import pytest
 from ase.build import bulk
 from jobflow import run_locally
