@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from sus2_model import Sus2Calculator
 from sus2_model.demo import fitted_emt_model
+from sus2_model.io.native import model_from_record, model_record
 from sus2_model.neighbors import build_batch
 
 
@@ -43,6 +44,7 @@ def test_task_surface_derivatives_and_exact_mtp_fold(triclinic_cell):
     model = random_model()
     model.add_task("T")
     rng = np.random.default_rng(3)
+    model.set_moment_scale(torch.as_tensor(rng.uniform(0.5, 2.0, len(model.moment_scale))))  # as training sets them
     with torch.no_grad():
         for p in model.task_parameters():
             p.copy_(torch.as_tensor(rng.normal(0, 0.05, p.shape)))
@@ -56,6 +58,13 @@ def test_task_surface_derivatives_and_exact_mtp_fold(triclinic_cell):
     assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-9)
     atoms.calc = Sus2Calculator(model)
     assert abs(atoms.get_potential_energy() - energy) > 1e-3  # the task surface differs from the shared one
+    restored = model_from_record(model_record(model))  # native files and checkpoints: same surfaces, same coordinates
+    for task in (None, "T"):
+        atoms.calc = Sus2Calculator(restored, task=task)
+        expected = energy if task else Sus2Calculator(model).get_potential_energy(atoms)
+        assert atoms.get_potential_energy() == pytest.approx(expected, abs=1e-9)
+    for mine, theirs in zip(model.parameters(), restored.parameters()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-12)
 
 
 def test_isolated_molecule_forces(model, molecule):

@@ -250,8 +250,22 @@ class Sus2Potential(nn.Module):
             energy_atoms = energy_atoms.detach()
         energy = energy_atoms.new_zeros(batch.n_structures).index_add(0, batch.structure_of_atom, energy_atoms)
         out = {"energy": energy, "energies": energy_atoms}
-        if not need_grad:
-            return out
+        if need_grad:
+            out.update(self.assemble(batch, chunks, edges, g_basic, forces, stress))
+        return out
+
+    def edge_data(self, batch: Batch) -> tuple[list[slice], list[dict[str, torch.Tensor]], torch.Tensor]:
+        """Atom chunks, their neighbour data (with r-derivatives) and the basic moments (N, n_basic) of ``batch``
+        (shared surface): what :meth:`assemble` needs to turn any dE/d(basic moments) into forces."""
+        chunks = self._chunks(batch)
+        edges = [self._edges(batch, rows, True) for rows in chunks]
+        return chunks, edges, torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
+
+    def assemble(self, batch: Batch, chunks: list[slice], edges: list[dict[str, torch.Tensor]], g_basic: torch.Tensor,
+                 forces: bool = True, stress: bool = True) -> dict[str, torch.Tensor]:
+        """Forces (N, 3) and stress (S, 3, 3) from g_basic = dE/d(basic moments) (N, n_basic), by the chain rule
+        through the neighbour data of :meth:`edge_data`."""
+        out: dict[str, torch.Tensor] = {}
         force = torch.zeros_like(batch.positions) if forces else None
         virial = []
         for rows, e in zip(chunks, edges):
@@ -269,7 +283,7 @@ class Sus2Potential(nn.Module):
         if forces:
             out["forces"] = force
         if stress:
-            total = energy.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, torch.cat(virial))
+            total = g_basic.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, torch.cat(virial))
             vol = batch.volumes.reshape(-1, 1, 1)
             out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
         return out

@@ -74,21 +74,19 @@ class MomentContraction(nn.Module):
             raise ValueError(f"alpha_moment_mapping uses moments {undefined[:5]} that no table defines")
         column = np.full(n_moments, -1)  # column of every moment in [level 0 | level 1 | ...]
         column[:n_basic] = np.arange(n_basic)
-        self.levels: list[tuple[str, str, str]] = []
+        self.levels: list[tuple[tuple[str, str, str, str], int]] = []  # buffer names, moments defined
         width = n_basic
         for lev in range(1, int(level.max(initial=0)) + 1):
             targets = np.flatnonzero(level == lev)
             column[targets] = width + np.arange(len(targets))
             rows = times[level[times[:, 3]] == lev]
-            scatter = np.zeros((len(rows), len(targets)))
             local = {int(t): k for k, t in enumerate(targets)}
-            for e, (_, _, m, t) in enumerate(rows):
-                scatter[e, local[int(t)]] += m
-            names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_s")
+            names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_m", f"lv{lev}_t")
             self.register_buffer(names[0], torch.from_numpy(column[rows[:, 0]].copy()), persistent=False)
             self.register_buffer(names[1], torch.from_numpy(column[rows[:, 1]].copy()), persistent=False)
-            self.register_buffer(names[2], torch.from_numpy(scatter), persistent=False)
-            self.levels.append(names)
+            self.register_buffer(names[2], torch.from_numpy(rows[:, 2].astype(np.float64)), persistent=False)
+            self.register_buffer(names[3], torch.tensor([local[int(t)] for t in rows[:, 3]]), persistent=False)
+            self.levels.append((names, len(targets)))
             width += len(targets)
         self.register_buffer("scalar_columns", torch.from_numpy(column[np.asarray(mapping)].copy()), persistent=False)
         self.n_basic = n_basic
@@ -131,7 +129,9 @@ class MomentContraction(nn.Module):
     def contract(self, basic: torch.Tensor) -> torch.Tensor:
         """Scalar descriptors (N, n_scalar) from the basic moments (N, n_basic) of each atom."""
         moments = basic
-        for p, q, s in self.levels:
-            p, q, s = getattr(self, p), getattr(self, q), getattr(self, s)
-            moments = torch.cat([moments, (moments[:, p] * moments[:, q]) @ s], dim=1)
+        for names, n_targets in self.levels:
+            p, q, m, t = (getattr(self, name) for name in names)
+            products = moments[:, p] * moments[:, q] * m.to(moments.dtype)
+            level = moments.new_zeros(len(moments), n_targets).index_add(1, t, products)
+            moments = torch.cat([moments, level], dim=1)
         return moments[:, self.scalar_columns]

@@ -49,6 +49,10 @@ def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any
         "tasks": list(model.tasks),
         "task_params": {name: p.detach().cpu().double() for name, p in
                         zip(("task_shift", "task_scale", "task_moments", "task_r0"), model.task_parameters())},
+        # the training parametrisation: moment coefficients relative to the descriptor multipliers (the .mtp
+        # record holds their product), so that a checkpoint resumes in the coordinates its optimiser state uses
+        "moment_scale": model.moment_scale.detach().cpu().double(),
+        "moment_coeffs": model.moment_coeffs.detach().cpu().double(),
         "metadata": json.loads(json.dumps(metadata or {}, default=str)),  # plain JSON types only
     }
 
@@ -88,5 +92,8 @@ def model_from_record(record: dict[str, Any]):
     with torch.no_grad():
         for name, value in record["task_params"].items():
             getattr(model, name).copy_(value)
+        if "moment_scale" in record:
+            model.moment_scale.copy_(record["moment_scale"])
+            model.moment_coeffs.copy_(record["moment_coeffs"])
     model.metadata = record["metadata"]
     return model

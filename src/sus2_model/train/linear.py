@@ -22,23 +22,23 @@ from ..model import Sus2Potential
 from ..neighbors import build_batch
 
 
-@torch.no_grad()
 def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    saved = (model.moment_coeffs.detach().clone(), model.shift.detach().clone())
+    """Forces (3N, n_scalar) and stresses (S, 6, n_scalar) of the model with m = e_k and no shifts, for every k:
+    the neighbour data is computed once, each column is one backward pass through the contraction and one force
+    assembly."""
+    with torch.no_grad():
+        chunks, edges, basic = model.edge_data(batch)
+    basic.requires_grad_(True)
+    c = model.species_coeffs.detach()[batch.types].unsqueeze(1)
+    weighted = model.moments.contract(basic) * model.moment_scale * c
     forces, stresses = [], []
-    try:
-        model.shift.zero_()
-        for k in range(n_scalar):
-            model.moment_coeffs.zero_()
-            model.moment_coeffs[k] = 1.0
-            with torch.enable_grad():
-                out = model(batch, forces=True, stress=stress)
-            forces.append(out["forces"].detach().reshape(-1).numpy())
-            if stress:
-                stresses.append(out["stress"].detach().reshape(len(out["stress"]), 9)[:, [0, 4, 8, 5, 2, 1]].numpy())
-    finally:
-        model.moment_coeffs.copy_(saved[0])
-        model.shift.copy_(saved[1])
+    for k in range(n_scalar):
+        (g_basic,) = torch.autograd.grad(weighted[:, k].sum(), basic, retain_graph=k + 1 < n_scalar)
+        with torch.no_grad():
+            out = model.assemble(batch, chunks, edges, g_basic, forces=True, stress=stress)
+        forces.append(out["forces"].reshape(-1).numpy())
+        if stress:
+            stresses.append(out["stress"].reshape(len(out["stress"]), 9)[:, [0, 4, 8, 5, 2, 1]].numpy())
     return np.stack(forces, axis=1), (np.stack(stresses, axis=2) if stress else None)
 
 
