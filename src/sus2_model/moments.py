@@ -66,6 +66,8 @@ class MomentContraction(nn.Module):
         self.width = (1, 4, 13, 40)[self.degree]
         self.register_buffer("basic_mu", torch.from_numpy(basic[:, 0].copy()), persistent=False)
         self.register_buffer("basic_col", torch.tensor([_tensor_column(tuple(r[1:])) for r in basic]), persistent=False)
+        # position of each basic moment in a flattened (n_mu, width) array: index_select / index_add along one axis
+        self.register_buffer("basic_flat", self.basic_mu * self.width + self.basic_col, persistent=False)
         self.register_buffer("symmetrize", torch.from_numpy(_symmetrizer(self.degree)), persistent=False)
 
         level = _levels(times, n_basic, n_moments)
@@ -105,15 +107,12 @@ class MomentContraction(nn.Module):
     def basic_moments(self, radial: torch.Tensor, powers: torch.Tensor) -> torch.Tensor:
         """Basic moments (N, n_basic) from radial functions (N, K, n_mu) and tensor powers (N, K, width)."""
         full = radial.transpose(1, 2) @ powers  # (N, n_mu, width)
-        return full[:, self.basic_mu, self.basic_col]
+        return full.flatten(1).index_select(1, self.basic_flat)
 
     def expand(self, grad_basic: torch.Tensor, n_mu: int) -> torch.Tensor:
         """dE/d(basic) (N, n_basic) as a symmetric (N, n_mu, width) array: dE/d(f^T @ powers)."""
-        full = grad_basic.new_zeros(len(grad_basic), n_mu, self.width)
-        rows = torch.arange(len(grad_basic), device=grad_basic.device).unsqueeze(1)
-        full = full.index_put((rows, self.basic_mu.unsqueeze(0), self.basic_col.unsqueeze(0)), grad_basic,
-                              accumulate=True)
-        return full @ self.symmetrize
+        full = grad_basic.new_zeros(len(grad_basic), n_mu * self.width).index_add(1, self.basic_flat, grad_basic)
+        return full.view(-1, n_mu, self.width) @ self.symmetrize
 
     def unit_gradient(self, weights: torch.Tensor, powers: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
         """d/du of sum_c weights[..., c] powers[..., c] for symmetric weights (N, K, width) -> (N, K, 3)."""

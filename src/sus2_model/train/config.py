@@ -55,7 +55,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # adam/adamw; 0 disables
     linear_refit_every: int = 0  # epochs; 0 disables periodic closed-form refits
     patience: int = 60
-    max_time: float = 540.0  # seconds
+    max_time: float = 540.0  # seconds, from start (reading and initial fits included) to the last epoch
     seed: int = 0
     dtype: str = "float64"
     device: str = "cpu"

@@ -145,6 +145,7 @@ class Trainer:
     """Trains a SUS2 model as ``config`` says and writes everything under ``out``."""
 
     def __init__(self, config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> None:
+        self.started = time.perf_counter()  # max_time bounds the whole run: reading, initial fits, training
         self.config, self.out, self.progress = config, Path(out), progress
         self.out.mkdir(parents=True, exist_ok=True)
         self.dtype = resolve_dtype(config.dtype)
@@ -228,15 +229,25 @@ class Trainer:
             "forces": 3.0 * sum(float(mb.weight[mb.batch.structure_of_atom].sum()) for mb in self._full_batches),
             "stress": 9.0 * sum(float((mb.weight * mb.has_virial).sum()) for mb in self._full_batches)}
         n_batches = len(self._full_batches)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        last: dict[str, Any] = {}  # L-BFGS re-evaluates the point it stopped at whenever a step starts: reuse it
 
         def closure():
+            point = torch.cat([p.detach().reshape(-1) for p in params])
+            if "point" in last and torch.equal(point, last["point"]):
+                for p, g in zip(params, last["grads"]):
+                    p.grad = None if g is None else g.clone()
+                return last["loss"].clone()
             self.optimizer.zero_grad()
             value = 0.0
             for mb in mine:
                 loss = self._loss(mb, norms, share=1.0 / n_batches)
                 loss.backward()
                 value += float(loss.detach())
-            return torch.tensor(distributed.average_gradients(self.model, value))
+            result = torch.tensor(distributed.average_gradients(self.model, value))
+            last.update(point=point, loss=result.clone(),
+                        grads=[None if p.grad is None else p.grad.detach().clone() for p in params])
+            return result
 
         return closure
 
@@ -244,7 +255,7 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train until ``epochs``, ``max_time`` or early stopping; returns the final report."""
         c = self.config
-        start = time.perf_counter() - self.state.elapsed
+        start = self.started - self.state.elapsed
         bar = _progress(self.progress and self.rank == 0, c.epochs, self.state.epoch)
         closure = self._full_loss_closure() if c.optimizer == "lbfgs" else None
         while self.state.epoch < c.epochs:
