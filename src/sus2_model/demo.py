@@ -45,7 +45,7 @@ def fitted_emt_model(n_train: int = 40, seed: int = 0) -> Sus2Potential:
     """A small L2 SUS2 model whose linear parameters are fitted to EMT Cu-Ni data."""
     model = Sus2Potential(untrained_mtp(2, max_rank=2, n_radial=3, max_level=16, min_dist=2.0, max_dist=5.0,
                                         seed=seed), ["Cu", "Ni"])
-    fit_linear(model, emt_dataset(n_train, seed), force_weight=0.05)
+    fit_linear(model, emt_dataset(n_train, seed), force_weight=0.1)
     return model
 
 

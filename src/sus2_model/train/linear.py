@@ -42,10 +42,14 @@ def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool) ->
     return np.stack(forces, axis=1), (np.stack(stresses, axis=2) if stress else None)
 
 
-def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.01,
+def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.02,
                stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = 3000, seed: int = 0
                ) -> dict[str, float]:
-    """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs."""
+    """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs.
+
+    The weights mean what they mean in the training loss (:func:`loss_sums`): mean squared error of the per-atom
+    energy, of the force components and of the virial per atom, each averaged with the structures' ``weight``, so
+    the refit minimises the objective that training minimises (over the force subset)."""
     images = list(images)
     batch = build_batch(images, model.r_cut, model.species_index, model.min_distance)
     order = np.random.default_rng(seed).permutation(len(images))
@@ -60,23 +64,31 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     owner = batch.structure_of_atom.numpy()
     c = model.species_coeffs.detach().numpy()[types]
     n_atoms = np.bincount(owner, minlength=len(images)).astype(float)
+    weight = np.array([a.info.get("weight", 1.0) for a in images], dtype=float)
 
     a_e = np.zeros((len(images), n_species + n_scalar))
     np.add.at(a_e, (owner, types), 1.0)
     np.add.at(a_e[:, n_species:], owner, c[:, None] * b)
     y_e = np.array([a.get_potential_energy() for a in images]) - np.bincount(owner, c, len(images))
-    rows, rhs = [a_e / n_atoms[:, None] * energy_weight], [y_e / n_atoms * energy_weight]
+    row_e = np.sqrt(energy_weight * weight / weight.sum()) / n_atoms
+    rows, rhs = [a_e * row_e[:, None]], [y_e * row_e]
 
     has_stress = stress_weight > 0 and all("stress" in (a.calc.results if a.calc else {}) for a in subset)
     if force_weight > 0 or has_stress:
         f_k, s_k = _unit_responses(model, force_batch, n_scalar, has_stress)
+        sub_w = np.array([a.info.get("weight", 1.0) for a in subset], dtype=float)
         if force_weight > 0:
-            rows.append(np.hstack([np.zeros((len(f_k), n_species)), f_k]) * force_weight)
-            rhs.append(np.concatenate([a.get_forces().ravel() for a in subset]) * force_weight)
-        if has_stress:
-            s_rows = s_k.reshape(-1, n_scalar)
-            rows.append(np.hstack([np.zeros((len(s_rows), n_species)), s_rows]) * stress_weight)
-            rhs.append(np.concatenate([a.get_stress() for a in subset]) * stress_weight)
+            atom_w = np.repeat(sub_w, [len(a) for a in subset])
+            row_f = np.repeat(np.sqrt(force_weight * atom_w / (3.0 * atom_w.sum())), 3)
+            rows.append(np.hstack([np.zeros((len(f_k), n_species)), f_k]) * row_f[:, None])
+            rhs.append(np.concatenate([a.get_forces().ravel() for a in subset]) * row_f)
+        if has_stress:  # virial per atom; the off-diagonal components stand for two entries each
+            per_atom = np.array([a.get_volume() / len(a) for a in subset])
+            row_s = np.sqrt(stress_weight * sub_w / (9.0 * sub_w.sum())) * per_atom
+            row_s = row_s[:, None] * np.sqrt([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+            s_rows = (s_k * row_s[:, :, None]).reshape(-1, n_scalar)
+            rows.append(np.hstack([np.zeros((len(s_rows), n_species)), s_rows]))
+            rhs.append((np.array([a.get_stress() for a in subset]) * row_s).ravel())
     a, y = np.vstack(rows), np.concatenate(rhs)
     scale = np.sqrt((a**2).sum(axis=0)) + 1e-30
     lhs = (a / scale).T @ (a / scale) + ridge * np.eye(a.shape[1])

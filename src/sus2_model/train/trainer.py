@@ -170,7 +170,8 @@ class Trainer:
         self.model = self.model.to(device=config.device, dtype=self.dtype)
         self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
         if checkpoint is None and not config.init_model:
-            fit_linear(self.model.double(), self.train_images, force_weight=np.sqrt(config.force_weight))
+            fit_linear(self.model.double(), self.train_images, config.energy_weight, config.force_weight,
+                       config.stress_weight)
             init_task_shifts(self.model, self.train_images)
             self.model = self.model.to(dtype=self.dtype)
         self.valid_batches = self._batches(self.valid_images, 64, np.random.default_rng(0))
@@ -267,7 +268,7 @@ class Trainer:
             else:
                 train_loss = self._adam_epoch(epoch)
             if c.linear_refit_every and (epoch + 1) % c.linear_refit_every == 0 and not self.model.tasks:
-                fit_linear(self.model, self.train_images, force_weight=np.sqrt(c.force_weight))
+                fit_linear(self.model, self.train_images, c.energy_weight, c.force_weight, c.stress_weight)
                 self.model.to(dtype=self.dtype)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - start, 2),
                    **self.validate()}
