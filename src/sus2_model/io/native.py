@@ -38,7 +38,8 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A :class:`Sus2Potential` as plain containers and tensors (what native files and checkpoints store)."""
+    """A :class:`Sus2Potential` as plain containers and tensors (what native files and checkpoints store): a copy,
+    never a view of the live parameters (training keeps the best epoch's record while it goes on)."""
     mtp = model.to_mtp()
     scalars = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in ((k, getattr(mtp, k)) for k in _SCALARS)}
     return {
@@ -47,12 +48,12 @@ def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any
         "mtp": {**scalars, **{k: torch.as_tensor(getattr(mtp, k)) for k in _ARRAYS}},
         "species": list(model.species) if model.species is not None else None,
         "tasks": list(model.tasks),
-        "task_params": {name: p.detach().cpu().double() for name, p in
+        "task_params": {name: p.detach().cpu().double().clone() for name, p in
                         zip(("task_shift", "task_scale", "task_moments", "task_r0"), model.task_parameters())},
         # the training parametrisation: moment coefficients relative to the descriptor multipliers (the .mtp
         # record holds their product), so that a checkpoint resumes in the coordinates its optimiser state uses
-        "moment_scale": model.moment_scale.detach().cpu().double(),
-        "moment_coeffs": model.moment_coeffs.detach().cpu().double(),
+        "moment_scale": model.moment_scale.detach().cpu().double().clone(),
+        "moment_coeffs": model.moment_coeffs.detach().cpu().double().clone(),
         "metadata": json.loads(json.dumps(metadata or {}, default=str)),  # plain JSON types only
     }
 
