@@ -270,6 +270,8 @@ class Trainer:
             if c.linear_refit_every and (epoch + 1) % c.linear_refit_every == 0 and not self.model.tasks:
                 fit_linear(self.model, self.train_images, c.energy_weight, c.force_weight, c.stress_weight)
                 self.model.to(dtype=self.dtype)
+                if c.optimizer == "lbfgs":  # its curvature history no longer describes the new point
+                    self.optimizer.state.clear()
             row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - start, 2),
                    **self.validate()}
             if self.scheduler is not None:
