@@ -191,35 +191,27 @@ class Sus2Potential(nn.Module):
         d_radial = (d_poly * cut.unsqueeze(-1) + poly * d_cut.unsqueeze(-1)) * weight.unsqueeze(-1)
         return radial, d_radial
 
-    def _chunks(self, batch: Batch) -> list[tuple[slice, int]]:
-        """Rows of each chunk of atoms and the chunk's neighbour width (its most neighbours: padding trimmed)."""
+    def _chunks(self, batch: Batch) -> list[slice]:
         n = len(batch.types)
-        starts = range(0, n, self.chunk_atoms)
-        if not n:
-            return []
-        counts = batch.nbr_mask.sum(1)
-        widths = torch.stack([counts[s:s + self.chunk_atoms].max() for s in starts]).clamp(min=1).long().tolist()
-        return [(slice(s, min(s + self.chunk_atoms, n)), w) for s, w in zip(starts, widths)]
+        return [slice(s, min(s + self.chunk_atoms, n)) for s in range(0, n, self.chunk_atoms)]
 
-    def _edges(self, batch: Batch, chunk: tuple[slice, int], derivative: bool, task: torch.Tensor | None = None
+    def _edges(self, batch: Batch, rows: slice, derivative: bool, task: torch.Tensor | None = None
                ) -> dict[str, torch.Tensor]:
-        """Geometry, radial functions and tensor powers of the neighbours of a chunk of atoms (``task`` per atom)."""
-        rows, width = chunk
-        nbr = batch.nbr_j[rows, :width].contiguous()
-        vectors = batch.positions[nbr] - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows, :width].contiguous()
+        """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows`` (``task`` per atom)."""
+        nbr = batch.nbr_j[rows]
+        vectors = batch.positions[nbr] - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows]
         dist = vectors.norm(dim=-1)
         unit = vectors / dist.unsqueeze(-1)
-        radial, d_radial = self.radial_functions(dist, batch.types[rows], batch.types[nbr],
-                                                 batch.nbr_mask[rows, :width].contiguous(), derivative,
-                                                 None if task is None else task[rows])
-        return {"nbr": nbr, "vectors": vectors, "dist": dist, "unit": unit, "radial": radial, "d_radial": d_radial,
+        radial, d_radial = self.radial_functions(dist, batch.types[rows], batch.types[nbr], batch.nbr_mask[rows],
+                                                 derivative, None if task is None else task[rows])
+        return {"vectors": vectors, "dist": dist, "unit": unit, "radial": radial, "d_radial": d_radial,
                 "powers": self.moments.tensor_powers(unit)}
 
     def descriptors(self, batch: Batch) -> torch.Tensor:
         """Scalar moment descriptors B (N, n_scalar) of every atom."""
         parts = []
-        for chunk in self._chunks(batch):
-            e = self._edges(batch, chunk, derivative=False)
+        for rows in self._chunks(batch):
+            e = self._edges(batch, rows, derivative=False)
             parts.append(self.moments.basic_moments(e["radial"], e["powers"]))
         return self.moments.contract(torch.cat(parts))
 
@@ -246,7 +238,7 @@ class Sus2Potential(nn.Module):
         need_grad = forces or stress
         chunks = self._chunks(batch)
         task = None if batch.task_of_structure is None else batch.task_of_structure[batch.structure_of_atom]
-        edges = [self._edges(batch, chunk, need_grad, task) for chunk in chunks]
+        edges = [self._edges(batch, rows, need_grad, task) for rows in chunks]
         basic = torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
         with torch.enable_grad():
             if not basic.requires_grad or not create_graph:
@@ -262,21 +254,21 @@ class Sus2Potential(nn.Module):
             out.update(self.assemble(batch, chunks, edges, g_basic, forces, stress))
         return out
 
-    def edge_data(self, batch: Batch) -> tuple[list[tuple[slice, int]], list[dict[str, torch.Tensor]], torch.Tensor]:
+    def edge_data(self, batch: Batch) -> tuple[list[slice], list[dict[str, torch.Tensor]], torch.Tensor]:
         """Atom chunks, their neighbour data (with r-derivatives) and the basic moments (N, n_basic) of ``batch``
         (shared surface): what :meth:`assemble` needs to turn any dE/d(basic moments) into forces."""
         chunks = self._chunks(batch)
-        edges = [self._edges(batch, chunk, True) for chunk in chunks]
+        edges = [self._edges(batch, rows, True) for rows in chunks]
         return chunks, edges, torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
 
-    def assemble(self, batch: Batch, chunks: list[tuple[slice, int]], edges: list[dict[str, torch.Tensor]], g_basic: torch.Tensor,
+    def assemble(self, batch: Batch, chunks: list[slice], edges: list[dict[str, torch.Tensor]], g_basic: torch.Tensor,
                  forces: bool = True, stress: bool = True) -> dict[str, torch.Tensor]:
         """Forces (N, 3) and stress (S, 3, 3) from g_basic = dE/d(basic moments) (N, n_basic), by the chain rule
         through the neighbour data of :meth:`edge_data`."""
         out: dict[str, torch.Tensor] = {}
         force = torch.zeros_like(batch.positions) if forces else None
         virial = []
-        for (rows, _), e in zip(chunks, edges):
+        for rows, e in zip(chunks, edges):
             g_full = self.moments.expand(g_basic[rows], e["radial"].shape[-1])  # symmetric in tensor indices
             de_dr = ((e["powers"] @ g_full.transpose(1, 2)) * e["d_radial"]).sum(-1)  # (n, K)
             de_du = self.moments.unit_gradient(e["radial"] @ g_full, e["powers"], e["unit"])  # (n, K, 3)
@@ -285,7 +277,7 @@ class Sus2Potential(nn.Module):
             grad = de_dr.unsqueeze(-1) * unit + (de_du - radial_part * unit) / e["dist"].unsqueeze(-1)  # dE/d(vec)
             if forces:
                 force = force.index_add(0, torch.arange(rows.start, rows.stop, device=force.device), grad.sum(1))
-                force = force.index_add(0, e["nbr"].reshape(-1), -grad.reshape(-1, 3))
+                force = force.index_add(0, batch.nbr_j[rows].reshape(-1), -grad.reshape(-1, 3))
             if stress:
                 virial.append(torch.einsum("nka,nkb->nab", e["vectors"], grad))
         if forces:

@@ -64,10 +64,9 @@ class MomentContraction(nn.Module):
         if self.degree > 3:
             raise ValueError(f"moment tensors of rank {self.degree} > 3 are not supported")
         self.width = (1, 4, 13, 40)[self.degree]
-        self.register_buffer("basic_mu", torch.from_numpy(basic[:, 0].copy()), persistent=False)
-        self.register_buffer("basic_col", torch.tensor([_tensor_column(tuple(r[1:])) for r in basic]), persistent=False)
-        # position of each basic moment in a flattened (n_mu, width) array: index_select / index_add along one axis
-        self.register_buffer("basic_flat", self.basic_mu * self.width + self.basic_col, persistent=False)
+        # position of each basic moment (mu, monomial) in a flattened (n_mu, width) array
+        flat = [int(r[0]) * self.width + _tensor_column(tuple(r[1:])) for r in basic]
+        self.register_buffer("basic_flat", torch.tensor(flat), persistent=False)
         self.register_buffer("symmetrize", torch.from_numpy(_symmetrizer(self.degree)), persistent=False)
 
         level = _levels(times, n_basic, n_moments)
@@ -130,7 +129,7 @@ class MomentContraction(nn.Module):
         moments = basic
         for names, n_targets in self.levels:
             p, q, m, t = (getattr(self, name) for name in names)
-            products = moments[:, p] * moments[:, q] * m.to(moments.dtype)
+            products = moments[:, p] * moments[:, q] * m
             level = moments.new_zeros(len(moments), n_targets).index_add(1, t, products)
             moments = torch.cat([moments, level], dim=1)
         return moments[:, self.scalar_columns]

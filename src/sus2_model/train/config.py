@@ -44,7 +44,7 @@ class TrainConfig:
     energy_weight: float = 1.0
     force_weight: float = 0.02
     stress_weight: float = 0.001
-    task_l2: float = 3e-6  # selective L2 on theta_T (task scale and moment corrections)
+    task_l2: float = 3e-6  # selective L2 on theta_T (all but the per-task shifts)
     # optimisation
     optimizer: str = "lbfgs"  # lbfgs | adam | adamw
     lr: float = 0.001  # adam/adamw; larger rates undo the closed-form starting point

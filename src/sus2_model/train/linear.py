@@ -4,10 +4,10 @@ With the radial part and the species multipliers c_s fixed, every label is linea
 
     E  = sum_i shift_{s_i} + c_{s_i} (1 + sum_k m_k B_k(i)),      F = sum_k m_k F^{(k)},   sigma = sum_k m_k sigma^{(k)}
 
-where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted per atom
-(energies) and per component (forces, stress) and the least-squares problem is solved with a ridge term.  Energy
-rows use every structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms, since each
-coefficient costs one force evaluation of that subset.
+where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted as the
+training loss weighs them and the least-squares problem is solved with a ridge term.  Energy rows use every
+structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms, since each coefficient costs
+one force assembly over that subset.
 """
 
 from __future__ import annotations
@@ -52,9 +52,11 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     the refit minimises the objective that training minimises (over the force subset)."""
     images = list(images)
     batch = build_batch(images, model.r_cut, model.species_index, model.min_distance)
+    weight = np.array([a.info.get("weight", 1.0) for a in images], dtype=float)
     order = np.random.default_rng(seed).permutation(len(images))
     sizes = np.cumsum([len(images[i]) for i in order])
-    subset = [images[i] for i in order[: max(1, int(np.searchsorted(sizes, max_force_atoms, side="right")))]]
+    picked = order[: max(1, int(np.searchsorted(sizes, max_force_atoms, side="right")))]
+    subset, sub_w = [images[i] for i in picked], weight[picked]
     force_batch = build_batch(subset, model.r_cut, model.species_index, model.min_distance)
     model = model.double()
     n_species, n_scalar = model.species_count, len(model.moment_coeffs)
@@ -64,7 +66,6 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     owner = batch.structure_of_atom.numpy()
     c = model.species_coeffs.detach().numpy()[types]
     n_atoms = np.bincount(owner, minlength=len(images)).astype(float)
-    weight = np.array([a.info.get("weight", 1.0) for a in images], dtype=float)
 
     a_e = np.zeros((len(images), n_species + n_scalar))
     np.add.at(a_e, (owner, types), 1.0)
@@ -76,7 +77,6 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     has_stress = stress_weight > 0 and all("stress" in (a.calc.results if a.calc else {}) for a in subset)
     if force_weight > 0 or has_stress:
         f_k, s_k = _unit_responses(model, force_batch, n_scalar, has_stress)
-        sub_w = np.array([a.info.get("weight", 1.0) for a in subset], dtype=float)
         if force_weight > 0:
             atom_w = np.repeat(sub_w, [len(a) for a in subset])
             row_f = np.repeat(np.sqrt(force_weight * atom_w / (3.0 * atom_w.sum())), 3)
