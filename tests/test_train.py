@@ -150,7 +150,8 @@ def test_dbs_select_covers_and_records_provenance(tmp_path, emt_file, capsys):
 def test_torchrun_two_processes_match_one(tmp_path, emt_file):
     """Data-parallel L-BFGS under torchrun (gloo, 2 processes) follows the single-process run."""
     config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({"train": [str(emt_file)], "epochs": 4, "optimizer": "lbfgs", "threads": 1, **SMALL}))
+    config.write_text(json.dumps({"train": [str(emt_file)], "epochs": 4, "optimizer": "lbfgs", "threads": 1,
+                                  "dtype": "float64", **SMALL}))  # float64: the comparison is to 1e-6
     single = tmp_path / "single"
     assert main(["train", "--config", str(config), "--out", str(single)]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

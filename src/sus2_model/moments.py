@@ -129,7 +129,7 @@ class MomentContraction(nn.Module):
         moments = basic
         for names, n_targets in self.levels:
             p, q, m, t = (getattr(self, name) for name in names)
-            products = moments[:, p] * moments[:, q] * m
+            products = moments.index_select(1, p) * moments.index_select(1, q) * m
             level = moments.new_zeros(len(moments), n_targets).index_add(1, t, products)
             moments = torch.cat([moments, level], dim=1)
-        return moments[:, self.scalar_columns]
+        return moments.index_select(1, self.scalar_columns)

@@ -47,6 +47,7 @@ class TrainConfig:
     task_l2: float = 3e-6  # selective L2 on theta_T (all but the per-task shifts)
     # optimisation
     optimizer: str = "lbfgs"  # lbfgs | adam | adamw
+    lbfgs_history: int = 1000  # curvature pairs kept: with a few hundred parameters, close to full BFGS
     lr: float = 0.001  # adam/adamw; larger rates undo the closed-form starting point
     weight_decay: float = 0.0
     schedule: str = "cosine"  # cosine | plateau | none (adam/adamw)
@@ -57,7 +58,7 @@ class TrainConfig:
     patience: int = 60
     max_time: float = 540.0  # seconds, from start (reading and initial fits included) to the last epoch
     seed: int = 0
-    dtype: str = "float64"
+    dtype: str = "float32"  # training arithmetic (2.6x faster than float64 on CPU); models are saved in float64
     device: str = "cpu"
     checkpoint_every: int = 5  # epochs
     threads: int = 0  # torch threads; 0 = torch's default
@@ -77,6 +78,7 @@ class TrainConfig:
             "cutoff": self.cutoff > 1.0,
             "epochs": self.epochs >= 0,
             "batch_size": self.batch_size >= 1,
+            "lbfgs_history": self.lbfgs_history >= 1,
             "energy_weight": self.energy_weight >= 0,
             "force_weight": self.force_weight >= 0,
             "stress_weight": self.stress_weight >= 0,

@@ -168,6 +168,7 @@ class Trainer:
             self.best = None
             self.state = TrainState()
         self.model = self.model.to(device=config.device, dtype=self.dtype)
+        self.model.chunk_atoms = 1024  # training keeps every chunk's graph anyway: fewer, larger chunks are faster
         self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
         if checkpoint is None and not config.init_model:
             fit_linear(self.model.double(), self.train_images, config.energy_weight, config.force_weight,
@@ -193,8 +194,8 @@ class Trainer:
     def _optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad and p.numel()]
         if self.config.optimizer == "lbfgs":
-            return torch.optim.LBFGS(params, lr=1.0, max_iter=5, history_size=100, line_search_fn="strong_wolfe",
-                                     tolerance_grad=1e-12, tolerance_change=1e-15)
+            return torch.optim.LBFGS(params, lr=1.0, max_iter=5, history_size=self.config.lbfgs_history,
+                                     line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
         cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
