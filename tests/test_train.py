@@ -53,6 +53,24 @@ def test_train_writes_models_metrics_and_plots(tmp_path, emt_file, optimizer):
     assert atoms.get_potential_energy() == pytest.approx(e_native, abs=1e-9)
 
 
+def test_linear_refit_keeps_the_models_dtype_and_parameters():
+    """The closed-form fit runs in float64 on the CPU but hands the model back as it came (a float32 training
+    model keeps its dtype and its Parameter objects, which the optimiser holds), and it lowers the error."""
+    from sus2_model.demo import fitted_emt_model
+    from sus2_model.predict import error_metrics, predict
+    from sus2_model.train import fit_linear
+
+    images = emt_dataset(12, seed=4)
+    model = fitted_emt_model(n_train=4).float()
+    params = list(model.parameters())
+    before = error_metrics(images, predict(model, images, stress=False))["energy_mae_mev_atom"]
+    model.float()  # predict evaluates in float64
+    fit_linear(model, images, force_weight=0.1)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(a is b for a, b in zip(params, model.parameters()))
+    assert error_metrics(images, predict(model, images, stress=False))["energy_mae_mev_atom"] < before
+
+
 def test_resume_after_kill_loses_at_most_one_interval(tmp_path, emt_file):
     out = tmp_path / "out"
     config = tmp_path / "c.yaml"

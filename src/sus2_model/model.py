@@ -41,6 +41,12 @@ def channel_of_radial_function(scaling_map: str, n_funcs: int, levels: int) -> n
     return {"K": mu // levels, "L": mu % levels, "LK": mu}[scaling_map]
 
 
+def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for an index of any shape, by ``index_select``: its backward (``index_add``) is much faster
+    than that of advanced indexing."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
+
+
 class Sus2Potential(nn.Module):
     """SUS2 moment-tensor potential with per-pair universal scaling and a tanh-embedded Chebyshev basis."""
 
@@ -171,9 +177,8 @@ class Sus2Potential(nn.Module):
         """
         c, r = self.species_count, self.radial_basis_size
         pair = ti.unsqueeze(1) * c + tj
-        flat_pair = pair.reshape(-1)  # index_select: its backward (index_add) is much faster than indexing's
-        half_alpha = 0.5 * self.alpha.reshape(self.n_channels, c * c).T.index_select(0, flat_pair).view(*pair.shape, -1)
-        r0 = self.r0.reshape(self.n_channels, c * c).T.index_select(0, flat_pair).view(*pair.shape, -1)
+        half_alpha = 0.5 * _gather(self.alpha.reshape(self.n_channels, c * c).T, pair)  # (n, K, channels)
+        r0 = _gather(self.r0.reshape(self.n_channels, c * c).T, pair)
         if task is not None and len(self.tasks):
             shifts = torch.cat([self.task_r0, self.task_r0.new_zeros(1, self.task_r0.shape[1])])[task]
             shifts = shifts.reshape(-1, self.n_channels, c * c).transpose(1, 2)  # (n, pairs, channels)
@@ -183,8 +188,8 @@ class Sus2Potential(nn.Module):
         block = block.index_put((self.block_rows.reshape(-1), self.block_cols.reshape(-1)),
                                 self.radial_coeffs.reshape(-1))
         cut, d_cut = cutoff(dist, self.r_cut)
-        w_j = self.species_weights.index_select(0, tj.reshape(-1)).view(tj.shape)
-        weight = self.scaling * self.species_weights.index_select(0, ti).unsqueeze(1) * w_j * mask
+        w = self.species_weights
+        weight = self.scaling * _gather(w, ti).unsqueeze(1) * _gather(w, tj) * mask
         poly = t.flatten(-2) @ block  # (n, K, n_mu)
         radial = poly * (weight * cut).unsqueeze(-1)
         if not derivative:
@@ -201,8 +206,7 @@ class Sus2Potential(nn.Module):
                ) -> dict[str, torch.Tensor]:
         """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows`` (``task`` per atom)."""
         nbr = batch.nbr_j[rows]
-        pos = batch.positions
-        vectors = pos.index_select(0, nbr.reshape(-1)).view(*nbr.shape, 3) - pos[rows].unsqueeze(1) + batch.nbr_shift[rows]
+        vectors = _gather(batch.positions, nbr) - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows]
         dist = vectors.norm(dim=-1)
         unit = vectors / dist.unsqueeze(-1)
         radial, d_radial = self.radial_functions(dist, batch.types[rows], batch.types[nbr], batch.nbr_mask[rows],

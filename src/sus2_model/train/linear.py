@@ -47,6 +47,8 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
                ) -> dict[str, float]:
     """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs.
 
+    The fit runs on the CPU in float64 whatever the model's device and dtype, which it leaves as they were.
+
     The weights mean what they mean in the training loss (:func:`loss_sums`): mean squared error of the per-atom
     energy, of the force components and of the virial per atom, each averaged with the structures' ``weight``, so
     the refit minimises the objective that training minimises (over the force subset)."""
@@ -58,7 +60,8 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     picked = order[: max(1, int(np.searchsorted(sizes, max_force_atoms, side="right")))]
     subset, sub_w = [images[i] for i in picked], weight[picked]
     force_batch = build_batch(subset, model.r_cut, model.species_index, model.min_distance)
-    model = model.double()
+    device, dtype = model.shift.device, model.shift.dtype
+    model = model.to(device="cpu", dtype=torch.float64)
     n_species, n_scalar = model.species_count, len(model.moment_coeffs)
     with torch.no_grad():
         b = (model.descriptors(batch) * model.moment_scale).numpy()  # the model's scaled descriptors
@@ -96,5 +99,6 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     with torch.no_grad():
         model.shift.copy_(torch.from_numpy(solution[:n_species]))
         model.moment_coeffs.copy_(torch.from_numpy(solution[n_species:]))
+    model.to(device=device, dtype=dtype)
     e_res = (a_e @ solution - y_e) / n_atoms
     return {"energy_rmse_mev_atom": float(np.sqrt(np.mean(e_res**2)) * 1000)}

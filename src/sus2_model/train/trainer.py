@@ -167,14 +167,12 @@ class Trainer:
             self.model = initial_model(config, self.train_images)
             self.best = None
             self.state = TrainState()
+        if checkpoint is None and not config.init_model:  # data-driven starting point, on the CPU in float64
+            self._fit_linear()
+            init_task_shifts(self.model, self.train_images)
         self.model = self.model.to(device=config.device, dtype=self.dtype)
         self.model.chunk_atoms = 1024  # training keeps every chunk's graph anyway: fewer, larger chunks are faster
         self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
-        if checkpoint is None and not config.init_model:
-            fit_linear(self.model.double(), self.train_images, config.energy_weight, config.force_weight,
-                       config.stress_weight)
-            init_task_shifts(self.model, self.train_images)
-            self.model = self.model.to(dtype=self.dtype)
         self.valid_batches = self._batches(self.valid_images, 64, np.random.default_rng(0))
         self.optimizer = self._optimizer()
         self.scheduler = self._scheduler()
@@ -190,6 +188,11 @@ class Trainer:
     def _batches(self, images: list[Atoms], size: int, rng: np.random.Generator) -> list[Minibatch]:
         groups = split_minibatches(images, size, rng) if images else []
         return [make_minibatch(g, self.model, self.task_index).to(self.config.device, self.dtype) for g in groups]
+
+    def _fit_linear(self) -> None:
+        """Closed-form refit of the linear parameters with the training loss's weights."""
+        c = self.config
+        fit_linear(self.model, self.train_images, c.energy_weight, c.force_weight, c.stress_weight)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad and p.numel()]
@@ -269,8 +272,7 @@ class Trainer:
             else:
                 train_loss = self._adam_epoch(epoch)
             if c.linear_refit_every and (epoch + 1) % c.linear_refit_every == 0 and not self.model.tasks:
-                fit_linear(self.model, self.train_images, c.energy_weight, c.force_weight, c.stress_weight)
-                self.model.to(dtype=self.dtype)
+                self._fit_linear()
                 if c.optimizer == "lbfgs":  # its curvature history no longer describes the new point
                     self.optimizer.state.clear()
             row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - start, 2),
