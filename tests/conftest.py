@@ -36,7 +36,7 @@ def random_model(max_rank: int = 2, species=("Cu", "Ni"), seed: int = 1, max_lev
     return Sus2Potential(mtp, list(species))
 
 
-@pytest.fixture(params=[1, 2, 3], ids=["L1", "L2", "L3"])
+@pytest.fixture(params=[1, 2, 3, 4, 5], ids=["L1", "L2", "L3", "L4", "L5"])
 def model(request) -> Sus2Potential:
     return random_model(max_rank=request.param)
 

@@ -71,6 +71,49 @@ def test_linear_refit_keeps_the_models_dtype_and_parameters():
     assert error_metrics(images, predict(model, images, stress=False))["energy_mae_mev_atom"] < before
 
 
+def test_descriptor_jacobian_and_unit_responses_are_exact():
+    """The sparse forward-mode Jacobian equals autograd's, and the closed-form fit's per-coefficient forces and
+    stresses reproduce the model's own forces and stress for any moment coefficients (ranks up to 4)."""
+    from .conftest import random_model
+
+    from sus2_model.neighbors import build_batch
+    from sus2_model.train.linear import _unit_responses
+
+    images = emt_dataset(3, seed=7)
+    for rank in (2, 4):
+        model = random_model(max_rank=rank, max_level=16)
+        batch = build_batch(images, model.r_cut, model.species_index)
+        with torch.no_grad():
+            edges = model.edge_features(batch, slice(0, len(batch.types)))
+            basic = model.moments.basic_moments(edges["radial"], edges["powers"])
+        reference = torch.autograd.functional.jacobian(lambda b: model.moments.contract(b).sum(0), basic)
+        np.testing.assert_allclose(model.moments.jacobian(basic).numpy(), reference.permute(1, 0, 2).numpy(),
+                                   atol=1e-10)
+        f_k, s_k = _unit_responses(model, batch, len(model.moment_coeffs), stress=True)
+        out = model(batch)
+        m = model.moment_coeffs.detach().numpy()  # the responses carry the species multipliers c_s
+        np.testing.assert_allclose(f_k @ m, out["forces"].detach().numpy().ravel(), atol=1e-9)
+        stress = out["stress"].detach().numpy().reshape(-1, 9)[:, [0, 4, 8, 5, 2, 1]]
+        np.testing.assert_allclose(s_k @ m, stress, atol=1e-10)
+
+
+def test_subset_training_and_final_refit(tmp_path, emt_file):
+    """Gradient steps on a fixed subset of the structures; the best model's linear part is then refit on all of
+    them and kept only where it lowers the validation loss."""
+    from sus2_model.train.trainer import Trainer, training_subset
+
+    images = read_structures(emt_file)
+    subset = training_subset(images, 40, seed=0)
+    assert 40 <= sum(len(a) for a in subset) < 40 + max(len(a) for a in images) and len(subset) < len(images)
+    assert training_subset(images, 0, seed=0) is images
+    config = load_config(None, train=[str(emt_file)], epochs=3, subset_atoms=40, **SMALL)
+    trainer = Trainer(config, tmp_path / "out", progress=False)
+    assert len(trainer.fit_images) < len(trainer.train_images)
+    trainer.run()
+    best = load_model(tmp_path / "out" / "model.pt")
+    assert trainer.validate(best.float())["valid_loss"] <= trainer.state.best_loss + 1e-12
+
+
 def test_resume_after_kill_loses_at_most_one_interval(tmp_path, emt_file):
     out = tmp_path / "out"
     config = tmp_path / "c.yaml"

@@ -202,9 +202,10 @@ class Sus2Potential(nn.Module):
         n = len(batch.types)
         return [slice(s, min(s + self.chunk_atoms, n)) for s in range(0, n, self.chunk_atoms)]
 
-    def _edges(self, batch: Batch, rows: slice, derivative: bool, task: torch.Tensor | None = None
-               ) -> dict[str, torch.Tensor]:
-        """Geometry, radial functions and tensor powers of the neighbours of atoms ``rows`` (``task`` per atom)."""
+    def edge_features(self, batch: Batch, rows: slice, derivative: bool = True, task: torch.Tensor | None = None
+                      ) -> dict[str, torch.Tensor]:
+        """Geometry, radial functions and unit-vector monomials of the neighbours of atoms ``rows`` (``task`` per
+        atom)."""
         nbr = batch.nbr_j[rows]
         vectors = _gather(batch.positions, nbr) - batch.positions[rows].unsqueeze(1) + batch.nbr_shift[rows]
         dist = vectors.norm(dim=-1)
@@ -218,20 +219,24 @@ class Sus2Potential(nn.Module):
         """Scalar moment descriptors B (N, n_scalar) of every atom."""
         parts = []
         for rows in self._chunks(batch):
-            e = self._edges(batch, rows, derivative=False)
+            e = self.edge_features(batch, rows, derivative=False)
             parts.append(self.moments.basic_moments(e["radial"], e["powers"]))
         return self.moments.contract(torch.cat(parts))
 
     def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor, task_of_atom: torch.Tensor | None = None
                           ) -> torch.Tensor:
-        """Site energies (N,) from basic moments (N, n_basic); ``task_of_atom`` (-1 = shared) adds theta_T."""
-        b = self.moments.contract(basic) * self.moment_scale
+        """Site energies (N,) from basic moments (N, n_basic); ``task_of_atom`` (-1 = shared) adds theta_T.
+
+        The last step (shift + c (1 + m . B)) is always done in float64: a site energy near -10 eV is only good to
+        1e-6 eV in float32, and that rounding would swamp the energy loss's gradient near a fitted optimum."""
+        b = (self.moments.contract(basic) * self.moment_scale).double()
+        shift, scale, coeffs = self.shift.double(), self.species_coeffs.double(), self.moment_coeffs.double()
         if task_of_atom is None or not len(self.tasks):
-            return self.shift[types] + self.species_coeffs[types] * (1.0 + b @ self.moment_coeffs)
-        pad = lambda p: torch.cat([p, p.new_zeros(1, p.shape[1])])  # noqa: E731 - row -1 is the shared surface
-        shift = self.shift[types] + pad(self.task_shift)[task_of_atom, types]
-        scale = self.species_coeffs[types] * (1.0 + pad(self.task_scale)[task_of_atom, types])
-        moments = ((self.moment_coeffs + pad(self.task_moments)[task_of_atom]) * b).sum(-1)
+            return shift[types] + scale[types] * (1.0 + b @ coeffs)
+        pad = lambda p: torch.cat([p, p.new_zeros(1, p.shape[1])]).double()  # noqa: E731 - row -1: shared surface
+        shift = shift[types] + pad(self.task_shift)[task_of_atom, types]
+        scale = scale[types] * (1.0 + pad(self.task_scale)[task_of_atom, types])
+        moments = ((coeffs + pad(self.task_moments)[task_of_atom]) * b).sum(-1)
         return shift + scale * (1.0 + moments)
 
     def forward(self, batch: Batch, forces: bool = True, stress: bool = True, create_graph: bool = False
@@ -245,7 +250,7 @@ class Sus2Potential(nn.Module):
         need_grad = forces or stress
         chunks = self._chunks(batch)
         task = None if batch.task_of_structure is None else batch.task_of_structure[batch.structure_of_atom]
-        edges = [self._edges(batch, rows, need_grad, task) for rows in chunks]
+        edges = [self.edge_features(batch, rows, need_grad, task) for rows in chunks]
         basic = torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
         with torch.enable_grad():
             if not basic.requires_grad or not create_graph:
@@ -261,22 +266,15 @@ class Sus2Potential(nn.Module):
             out.update(self.assemble(batch, chunks, edges, g_basic, forces, stress))
         return out
 
-    def edge_data(self, batch: Batch) -> tuple[list[slice], list[dict[str, torch.Tensor]], torch.Tensor]:
-        """Atom chunks, their neighbour data (with r-derivatives) and the basic moments (N, n_basic) of ``batch``
-        (shared surface): what :meth:`assemble` needs to turn any dE/d(basic moments) into forces."""
-        chunks = self._chunks(batch)
-        edges = [self._edges(batch, rows, True) for rows in chunks]
-        return chunks, edges, torch.cat([self.moments.basic_moments(e["radial"], e["powers"]) for e in edges])
-
     def assemble(self, batch: Batch, chunks: list[slice], edges: list[dict[str, torch.Tensor]], g_basic: torch.Tensor,
                  forces: bool = True, stress: bool = True) -> dict[str, torch.Tensor]:
         """Forces (N, 3) and stress (S, 3, 3) from g_basic = dE/d(basic moments) (N, n_basic), by the chain rule
-        through the neighbour data of :meth:`edge_data`."""
+        through the neighbour data of :meth:`edge_features`."""
         out: dict[str, torch.Tensor] = {}
         force = torch.zeros_like(batch.positions) if forces else None
         virial = []
         for rows, e in zip(chunks, edges):
-            g_full = self.moments.expand(g_basic[rows], e["radial"].shape[-1])  # symmetric in tensor indices
+            g_full = self.moments.expand(g_basic[rows], e["radial"].shape[-1])  # dE/d(f^T @ monomials)
             de_dr = ((e["powers"] @ g_full.transpose(1, 2)) * e["d_radial"]).sum(-1)  # (n, K)
             de_du = self.moments.unit_gradient(e["radial"] @ g_full, e["powers"], e["unit"])  # (n, K, 3)
             unit = e["unit"]

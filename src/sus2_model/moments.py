@@ -1,9 +1,9 @@
 """Moment tensors: basic moments from the ``alpha_index_basic`` table, products from ``alpha_index_times``.
 
 A basic moment (mu, a, b, c) of atom i is  M = sum_j f_mu(r_ij) ux^a uy^b uz^c  with u the unit vector to neighbour
-j.  The monomials are taken from the tensor powers [1 | u | u(x)u | u(x)u(x)u] (1 + 3 + 9 + 27 components), so with
-neighbours padded per atom all basic moments of an atom are one matrix product f^T @ powers, and the gradient in u
-follows from small symmetric contractions instead of per-monomial derivatives.  Each
+j.  Every monomial ux^a uy^b uz^c up to the tables' degree is computed once per neighbour (1, 4, 10, 20, 35, 56
+monomials up to degree 0..5), so with neighbours padded per atom all basic moments of an atom are one matrix
+product f^T @ monomials, and the gradient in u follows from lowering each monomial by one exponent.  Each
 ``alpha_index_times`` row (p, q, m, t) adds ``m * M_p * M_q`` to moment t; the rows are grouped into levels (a row's
 level exceeds those of its inputs) so the contraction is a handful of tensor operations on (atoms, moments) arrays.
 """
@@ -13,6 +13,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+
+MAX_DEGREE = 6
+
+
+def monomials(degree: int) -> list[tuple[int, int, int]]:
+    """Exponents (a, b, c) of all monomials ux^a uy^b uz^c of total degree <= ``degree``, by degree."""
+    return [(a, b, d - a - b) for d in range(degree + 1) for a in range(d, -1, -1) for b in range(d - a, -1, -1)]
 
 
 def _levels(times: np.ndarray, n_basic: int, n_moments: int) -> np.ndarray:
@@ -30,28 +37,6 @@ def _levels(times: np.ndarray, n_basic: int, n_moments: int) -> np.ndarray:
     return level
 
 
-def _tensor_column(exponents: tuple[int, int, int]) -> int:
-    """Column of monomial ux^a uy^b uz^c in [1 | u | u(x)u | u(x)u(x)u] (its sorted-index component)."""
-    axes = [0] * exponents[0] + [1] * exponents[1] + [2] * exponents[2]
-    offset = (0, 1, 4, 13)[len(axes)]
-    return offset + sum(axis * 3 ** (len(axes) - 1 - k) for k, axis in enumerate(axes))
-
-
-def _symmetrizer(degree: int) -> np.ndarray:
-    """Matrix spreading a value on each sorted-index column evenly over all its permutations."""
-    width = (1, 4, 13, 40)[degree]
-    sym = np.zeros((width, width))
-    for d in range(degree + 1):
-        offset = (0, 1, 4, 13)[d]
-        for flat in range(3 ** d):
-            axes = np.unravel_index(flat, (3,) * d) if d else ()
-            canonical = tuple(sorted(int(a) for a in axes))
-            col = offset + (int(np.ravel_multi_index(canonical, (3,) * d)) if d else 0)
-            perms = sum(1 for f in range(3 ** d) if tuple(sorted(np.unravel_index(f, (3,) * d))) == canonical) if d else 1
-            sym[col, offset + flat] = 1.0 / perms
-    return sym
-
-
 class MomentContraction(nn.Module):
     """Compiled ``alpha_*`` tables: basic moments of each atom and their contraction to scalar descriptors."""
 
@@ -60,69 +45,154 @@ class MomentContraction(nn.Module):
         basic = np.asarray(basic, dtype=np.int64).reshape(-1, 4)
         times = np.asarray(times, dtype=np.int64).reshape(-1, 4)
         n_basic = len(basic)
-        self.degree = int(basic[:, 1:].sum(axis=1).max())
-        if self.degree > 3:
-            raise ValueError(f"moment tensors of rank {self.degree} > 3 are not supported")
-        self.width = (1, 4, 13, 40)[self.degree]
+        self.degree = int(basic[:, 1:].sum(axis=1).max(initial=0))
+        if self.degree > MAX_DEGREE:
+            raise ValueError(f"moment tensors of rank {self.degree} > {MAX_DEGREE} are not supported")
+        exps = monomials(self.degree)
+        column = {e: i for i, e in enumerate(exps)}
+        self.width = len(exps)
         # position of each basic moment (mu, monomial) in a flattened (n_mu, width) array
-        flat = [int(r[0]) * self.width + _tensor_column(tuple(r[1:])) for r in basic]
-        self.register_buffer("basic_flat", torch.tensor(flat), persistent=False)
-        self.register_buffer("symmetrize", torch.from_numpy(_symmetrizer(self.degree)), persistent=False)
+        flat = [int(r[0]) * self.width + column[tuple(int(x) for x in r[1:])] for r in basic]
+        self.register_buffer("basic_flat", torch.tensor(flat, dtype=torch.long), persistent=False)
+        self.register_buffer("basic_mu", torch.as_tensor(basic[:, 0].copy()), persistent=False)
+        self.register_buffer("basic_column", torch.tensor([column[tuple(int(x) for x in r[1:])] for r in basic],
+                                                          dtype=torch.long), persistent=False)
+        # monomial of degree d = (monomial of degree d - 1) * u[axis]: lower the first nonzero exponent
+        parent, axis = [], []
+        for e in exps[1:]:
+            ax = next(i for i in range(3) if e[i])
+            parent.append(column[tuple(x - (i == ax) for i, x in enumerate(e))])
+            axis.append(ax)
+        self.register_buffer("parent", torch.tensor(parent, dtype=torch.long), persistent=False)
+        self.register_buffer("parent_axis", torch.tensor(axis, dtype=torch.long), persistent=False)
+        # d/du_x of monomial e = e_x * (e lowered in x): for every monomial l of degree < degree, its raise in x
+        lower = exps[: len(monomials(self.degree - 1))] if self.degree else []
+        raised = [[column[tuple(x + (i == ax) for i, x in enumerate(e))] for e in lower] for ax in range(3)]
+        factor = [[float(e[ax] + 1) for e in lower] for ax in range(3)]
+        self.register_buffer("raised", torch.tensor(raised, dtype=torch.long).reshape(-1), persistent=False)
+        self.register_buffer("raise_factor", torch.tensor(factor, dtype=torch.float64).reshape(3, -1),
+                             persistent=False)
+        self.n_lower = len(lower)
+        # the same lowering per monomial: d p_c / d u_x = e_x * p_(c - e_x), column ``width`` standing for zero
+        lowered = [[column.get(tuple(x - (i == ax) for i, x in enumerate(e)), self.width) for ax in range(3)]
+                   for e in exps]
+        self.register_buffer("lowered", torch.tensor(lowered, dtype=torch.long).reshape(-1), persistent=False)
+        self.register_buffer("lower_factor", torch.tensor([[float(e[ax]) for ax in range(3)] for e in exps],
+                                                          dtype=torch.float64), persistent=False)
 
         level = _levels(times, n_basic, n_moments)
         undefined = [int(m) for m in mapping if level[m] < 0]
         if undefined:
             raise ValueError(f"alpha_moment_mapping uses moments {undefined[:5]} that no table defines")
-        column = np.full(n_moments, -1)  # column of every moment in [level 0 | level 1 | ...]
-        column[:n_basic] = np.arange(n_basic)
+        column_of = np.full(n_moments, -1)  # column of every moment in [level 0 | level 1 | ...]
+        column_of[:n_basic] = np.arange(n_basic)
         self.levels: list[tuple[tuple[str, str, str, str], int]] = []  # buffer names, moments defined
         width = n_basic
         for lev in range(1, int(level.max(initial=0)) + 1):
             targets = np.flatnonzero(level == lev)
-            column[targets] = width + np.arange(len(targets))
+            column_of[targets] = width + np.arange(len(targets))
             rows = times[level[times[:, 3]] == lev]
             local = {int(t): k for k, t in enumerate(targets)}
             names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_m", f"lv{lev}_t")
-            self.register_buffer(names[0], torch.from_numpy(column[rows[:, 0]].copy()), persistent=False)
-            self.register_buffer(names[1], torch.from_numpy(column[rows[:, 1]].copy()), persistent=False)
+            self.register_buffer(names[0], torch.from_numpy(column_of[rows[:, 0]].copy()), persistent=False)
+            self.register_buffer(names[1], torch.from_numpy(column_of[rows[:, 1]].copy()), persistent=False)
             self.register_buffer(names[2], torch.from_numpy(rows[:, 2].astype(np.float64)), persistent=False)
-            self.register_buffer(names[3], torch.tensor([local[int(t)] for t in rows[:, 3]]), persistent=False)
+            self.register_buffer(names[3], torch.tensor([local[int(t)] for t in rows[:, 3]], dtype=torch.long),
+                                 persistent=False)
             self.levels.append((names, len(targets)))
             width += len(targets)
-        self.register_buffer("scalar_columns", torch.from_numpy(column[np.asarray(mapping)].copy()), persistent=False)
+        self.register_buffer("scalar_columns", torch.from_numpy(column_of[np.asarray(mapping)].copy()),
+                             persistent=False)
         self.n_basic = n_basic
         self.n_scalar = len(mapping)
+        self._plan: list[torch.Tensor] | None = None
 
     def tensor_powers(self, unit: torch.Tensor) -> torch.Tensor:
-        """[1 | u | u(x)u | u(x)u(x)u] up to the tables' rank: (N, K, 3) -> (N, K, width)."""
-        parts = [torch.ones_like(unit[..., :1])]
-        power = unit
-        for d in range(1, self.degree + 1):
-            parts.append(power.flatten(-d))
-            if d < self.degree:
-                power = power.unsqueeze(-1) * unit.reshape(unit.shape[:-1] + (1,) * d + (3,))
-        return torch.cat(parts, dim=-1)
+        """All monomials of the unit vectors up to the tables' degree: (N, K, 3) -> (N, K, width)."""
+        powers = torch.ones_like(unit[..., :1])
+        for d in range(1, self.degree + 1):  # degree d from degree d - 1: rows of parent / parent_axis
+            rows = slice(len(monomials(d - 1)) - 1, len(monomials(d)) - 1)
+            new = powers.index_select(-1, self.parent[rows]) * unit.index_select(-1, self.parent_axis[rows])
+            powers = torch.cat([powers, new], dim=-1)
+        return powers
 
     def basic_moments(self, radial: torch.Tensor, powers: torch.Tensor) -> torch.Tensor:
-        """Basic moments (N, n_basic) from radial functions (N, K, n_mu) and tensor powers (N, K, width)."""
+        """Basic moments (N, n_basic) from radial functions (N, K, n_mu) and monomials (N, K, width)."""
         full = radial.transpose(1, 2) @ powers  # (N, n_mu, width)
         return full.flatten(1).index_select(1, self.basic_flat)
 
     def expand(self, grad_basic: torch.Tensor, n_mu: int) -> torch.Tensor:
-        """dE/d(basic) (N, n_basic) as a symmetric (N, n_mu, width) array: dE/d(f^T @ powers)."""
+        """dE/d(basic) (N, n_basic) as an (N, n_mu, width) array: dE/d(f^T @ monomials)."""
         full = grad_basic.new_zeros(len(grad_basic), n_mu * self.width).index_add(1, self.basic_flat, grad_basic)
-        return full.view(-1, n_mu, self.width) @ self.symmetrize
+        return full.view(-1, n_mu, self.width)
 
     def unit_gradient(self, weights: torch.Tensor, powers: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
-        """d/du of sum_c weights[..., c] powers[..., c] for symmetric weights (N, K, width) -> (N, K, 3)."""
-        grad = weights[..., 1:4].clone() if self.degree >= 1 else torch.zeros_like(unit)
-        if self.degree >= 2:
-            w2 = weights[..., 4:13].unflatten(-1, (3, 3))
-            grad = grad + 2.0 * (w2 * unit.unsqueeze(-2)).sum(-1)
-        if self.degree >= 3:
-            w3 = weights[..., 13:40].unflatten(-1, (3, 9))
-            grad = grad + 3.0 * (w3 * powers[..., 4:13].unsqueeze(-2)).sum(-1)
-        return grad
+        """d/du of sum_c weights[..., c] powers[..., c]: (N, K, width) -> (N, K, 3)."""
+        if not self.degree:
+            return torch.zeros_like(unit)
+        raised = weights.index_select(-1, self.raised).unflatten(-1, (3, self.n_lower))
+        return (raised * self.raise_factor * powers[..., : self.n_lower].unsqueeze(-2)).sum(-1)
+
+    def basic_gradients(self, radial: torch.Tensor, d_radial: torch.Tensor, powers: torch.Tensor,
+                        unit: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """d(basic moment)/d(neighbour vector) of every neighbour: (N, K, n_basic, 3), from its radial functions
+        (N, K, n_mu), their r-derivatives, monomials (N, K, width), unit vectors and distances (N, K)."""
+        padded = torch.cat([powers, torch.zeros_like(powers[..., :1])], dim=-1)
+        d_powers = padded.index_select(-1, self.lowered).unflatten(-1, (self.width, 3)) * self.lower_factor
+        d_powers = d_powers.index_select(-2, self.basic_column)  # d p / d u of each basic moment (N, K, n_basic, 3)
+        tangential = d_powers - (d_powers * unit.unsqueeze(-2)).sum(-1, keepdim=True) * unit.unsqueeze(-2)
+        f, df = radial.index_select(-1, self.basic_mu), d_radial.index_select(-1, self.basic_mu)
+        along = (df * powers.index_select(-1, self.basic_column)).unsqueeze(-1) * unit.unsqueeze(-2)
+        return along + f.unsqueeze(-1) * tangential / dist.unsqueeze(-1).unsqueeze(-1)
+
+    def _jacobian_plan(self) -> list[torch.Tensor]:
+        """Sparse forward-mode plan: every moment depends on a few basic moments only, so its derivative is kept as
+        one entry per (moment, basic moment) it depends on; each product row adds M_q dM_p + M_p dM_q entrywise."""
+        if self._plan is None:
+            entry: dict[tuple[int, int], int] = {(b, b): b for b in range(self.n_basic)}
+            support: list[list[int]] = [[b] for b in range(self.n_basic)]
+            src, factor, mult, dst, level_end = [], [], [], [], []
+            offset = self.n_basic
+            for names, n_targets in self.levels:
+                p, q, m, t = (getattr(self, name).tolist() for name in names)
+                support += [[] for _ in range(n_targets)]
+                for row in range(len(p)):
+                    target = offset + t[row]
+                    for a, other in ((p[row], q[row]), (q[row], p[row])):
+                        for b in support[a]:
+                            if (target, b) not in entry:
+                                entry[target, b] = len(entry)
+                                support[target].append(b)
+                            src.append(entry[a, b]), factor.append(other), mult.append(m[row])
+                            dst.append(entry[target, b])
+                level_end.append(len(src))
+                offset += n_targets
+            picks = [(k, b, entry[int(col), b]) for k, col in enumerate(self.scalar_columns.tolist())
+                     for b in support[int(col)]]
+            as_long = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
+            self._plan = [as_long(src), as_long(factor), torch.tensor(mult, dtype=torch.float64), as_long(dst),
+                          as_long(level_end), as_long(len(entry)), *(as_long(list(x)) for x in zip(*picks))]
+        return self._plan
+
+    def jacobian(self, basic: torch.Tensor) -> torch.Tensor:
+        """d(scalar descriptors)/d(basic moments) (N, n_scalar, n_basic), by the sparse plan of
+        :meth:`_jacobian_plan` (moment-major arrays: every gather copies whole rows)."""
+        plan = [x.to(basic.device) for x in self._jacobian_plan()]
+        src, factor, mult, dst, level_end, n_entries, pick_k, pick_b, pick_e = plan
+        moments = basic.T
+        tangents = basic.new_zeros(int(n_entries), len(basic))
+        tangents[: self.n_basic] = 1.0
+        start = 0
+        for (names, n_targets), end in zip(self.levels, level_end.tolist()):
+            p, q, m, t = (getattr(self, name) for name in names)
+            level = moments.new_zeros(n_targets, len(basic)).index_add(0, t, moments[p] * moments[q] * m[:, None])
+            moments = torch.cat([moments, level])
+            terms = slice(start, end)
+            tangents.index_add_(0, dst[terms], tangents[src[terms]] * moments[factor[terms]] * mult[terms, None].to(basic.dtype))
+            start = end
+        jac = basic.new_zeros(len(basic), self.n_scalar, self.n_basic)
+        jac[:, pick_k, pick_b] = tangents[pick_e].T
+        return jac
 
     def contract(self, basic: torch.Tensor) -> torch.Tensor:
         """Scalar descriptors (N, n_scalar) from the basic moments (N, n_basic) of each atom."""

@@ -20,6 +20,7 @@ from itertools import combinations_with_replacement, product
 import numpy as np
 
 from .io.mtp import MtpFile
+from .moments import MAX_DEGREE
 
 Tensor = dict[tuple[int, ...], int]
 
@@ -68,8 +69,8 @@ def moment_tables(n_radial: int, max_rank: int, max_level: int) -> tuple[np.ndar
 
     ``n_radial`` radial functions per rank (K), tensors up to rank ``max_rank`` (L), invariants up to ``max_level``.
     """
-    if not 0 <= max_rank <= 3:
-        raise ValueError("max_rank (L) must be 0..3")
+    if not 0 <= max_rank <= MAX_DEGREE:
+        raise ValueError(f"max_rank (L) must be 0..{MAX_DEGREE}")
     builder = _TableBuilder()
     moments = {(k, nu): builder.basic_tensor(k * (max_rank + 1) + nu, nu)
                for k in range(n_radial) for nu in range(max_rank + 1)}

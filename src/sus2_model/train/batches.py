@@ -27,9 +27,10 @@ class Minibatch:
     images: list[Atoms]
 
     def to(self, device: str, dtype: torch.dtype) -> "Minibatch":
+        """On ``device`` in ``dtype``, except the energies: total energies stay float64 (the model's are)."""
         f = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
-        return Minibatch(self.batch.to(device, dtype), f(self.energy), f(self.n_atoms), f(self.forces), f(self.virial),
-                         f(self.has_virial), f(self.weight), self.images)
+        return Minibatch(self.batch.to(device, dtype), self.energy.to(device), self.n_atoms.to(device), f(self.forces),
+                         f(self.virial), f(self.has_virial), f(self.weight), self.images)
 
 
 def make_minibatch(images: Sequence[Atoms], model: Sus2Potential, task_index: dict[str | None, int]) -> Minibatch:

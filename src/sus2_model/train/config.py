@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ..errors import Sus2ModelError
+from ..moments import MAX_DEGREE
 
 
 class ConfigError(Sus2ModelError, ValueError):
@@ -34,7 +35,7 @@ class TrainConfig:
     valid_fraction: float = 0.1
     # model (ignored when fine-tuning ``init_model``)
     init_model: str | None = None
-    max_rank: int = 3
+    max_rank: int = 4
     n_radial: int = 5
     max_level: int = 26
     radial_basis_size: int = 8
@@ -55,6 +56,10 @@ class TrainConfig:
     batch_size: int = 16
     ema_decay: float = 0.0  # adam/adamw; 0 disables
     linear_refit_every: int = 0  # epochs; 0 disables periodic closed-form refits
+    subset_atoms: int = 0  # training (gradient steps and fits) sees a fixed random subset of the training structures
+    # of about this many atoms (0: all), the final refit the whole training set
+    final_refit: bool = True  # closed-form refit of the best model's linear parameters on the whole training set
+    # (not for multi-task models or fine-tuning)
     patience: int = 60
     max_time: float = 540.0  # seconds, from start (reading and initial fits included) to the last epoch
     seed: int = 0
@@ -73,12 +78,13 @@ class TrainConfig:
             "schedule": self.schedule in ("cosine", "plateau", "none"),
             "dtype": self.dtype in ("float32", "float64"),
             "scaling_map": self.scaling_map in ("K", "L", "LK"),
-            "max_rank": 0 <= self.max_rank <= 3,
+            "max_rank": 0 <= self.max_rank <= MAX_DEGREE,
             "valid_fraction": 0.0 <= self.valid_fraction < 1.0,
             "cutoff": self.cutoff > 1.0,
             "epochs": self.epochs >= 0,
             "batch_size": self.batch_size >= 1,
             "lbfgs_history": self.lbfgs_history >= 1,
+            "subset_atoms": self.subset_atoms >= 0,
             "energy_weight": self.energy_weight >= 0,
             "force_weight": self.force_weight >= 0,
             "stress_weight": self.stress_weight >= 0,

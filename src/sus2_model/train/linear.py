@@ -6,8 +6,7 @@ With the radial part and the species multipliers c_s fixed, every label is linea
 
 where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted as the
 training loss weighs them and the least-squares problem is solved with a ridge term.  Energy rows use every
-structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms, since each coefficient costs
-one force assembly over that subset.
+structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms.
 """
 
 from __future__ import annotations
@@ -22,28 +21,40 @@ from ..model import Sus2Potential
 from ..neighbors import build_batch
 
 
-def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Forces (3N, n_scalar) and stresses (S, 6, n_scalar) of the model with m = e_k and no shifts, for every k:
-    the neighbour data is computed once, each column is one backward pass through the contraction and one force
-    assembly."""
-    with torch.no_grad():
-        chunks, edges, basic = model.edge_data(batch)
-    basic.requires_grad_(True)
-    c = model.species_coeffs.detach()[batch.types].unsqueeze(1)
-    weighted = model.moments.contract(basic) * model.moment_scale * c
-    forces, stresses = [], []
-    for k in range(n_scalar):
-        (g_basic,) = torch.autograd.grad(weighted[:, k].sum(), basic, retain_graph=k + 1 < n_scalar)
+def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, block: int = 1024, chunk: int = 128
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Forces (3N, n_scalar) and stresses (S, 6, n_scalar) of the model with m = e_k and no shifts, for every k at
+    once: per block of atoms, the Jacobian of the descriptors in the basic moments, and per chunk of those, its
+    product with the basic moments' gradients in each neighbour vector."""
+    moments, n = model.moments, len(batch.types)
+    c = model.species_coeffs.detach()[batch.types].reshape(-1, 1, 1) * model.moment_scale.reshape(1, -1, 1)
+    forces = c.new_zeros(n, 3, n_scalar)
+    virial = c.new_zeros(batch.n_structures, 3, 3, n_scalar)
+    for b_start in range(0, n, block):
+        chunks = [slice(s, min(s + chunk, n)) for s in range(b_start, min(b_start + block, n), chunk)]
         with torch.no_grad():
-            out = model.assemble(batch, chunks, edges, g_basic, forces=True, stress=stress)
-        forces.append(out["forces"].reshape(-1).numpy())
-        if stress:
-            stresses.append(out["stress"].reshape(len(out["stress"]), 9)[:, [0, 4, 8, 5, 2, 1]].numpy())
-    return np.stack(forces, axis=1), (np.stack(stresses, axis=2) if stress else None)
+            edges = [model.edge_features(batch, rows) for rows in chunks]
+            basic = torch.cat([moments.basic_moments(e["radial"], e["powers"]) for e in edges])
+        jac = moments.jacobian(basic) * c[b_start: b_start + len(basic)]  # (n, n_scalar, n_basic)
+        with torch.no_grad():
+            for rows, e in zip(chunks, edges):
+                d_basic = moments.basic_gradients(e["radial"], e["d_radial"], e["powers"], e["unit"], e["dist"])
+                grad = torch.einsum("nkbx,nsb->nkxs", d_basic, jac[rows.start - b_start: rows.stop - b_start])
+                forces.index_add_(0, torch.arange(rows.start, rows.stop), grad.sum(1))  # dE_k/d(neighbour vector)
+                forces.index_add_(0, batch.nbr_j[rows].reshape(-1), -grad.flatten(0, 1))
+                if stress:
+                    per_atom = torch.einsum("nka,nkbs->nabs", e["vectors"], grad)
+                    virial.index_add_(0, batch.structure_of_atom[rows], per_atom)
+    f_k = forces.reshape(-1, n_scalar).numpy()
+    if not stress:
+        return f_k, None
+    vol = batch.volumes.reshape(-1, 1, 1, 1)
+    s_k = torch.where(vol > 0, virial / vol.clamp(min=1e-12), torch.zeros_like(virial))
+    return f_k, s_k.reshape(len(s_k), 9, n_scalar)[:, [0, 4, 8, 5, 2, 1]].numpy()
 
 
 def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.02,
-               stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = 3000, seed: int = 0
+               stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = 10000, seed: int = 0
                ) -> dict[str, float]:
     """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs.
 

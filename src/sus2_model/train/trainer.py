@@ -138,6 +138,7 @@ class TrainState:
     elapsed: float = 0.0
     best_loss: float = float("inf")
     bad_epochs: int = 0
+    fit_seconds_per_atom: float = 0.0  # cost of the closed-form fit, to keep time for the final refit
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -156,6 +157,7 @@ class Trainer:
         self.checkpoint_path = self.out / "checkpoint.pt"
         checkpoint = read_native_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.exists() else None
         self.train_images, self.valid_images = load_datasets(config)
+        self.fit_images = training_subset(self.train_images, config.subset_atoms, config.seed)
         self.dataset_hash = dataset_hash(self.train_images + self.valid_images)
         if checkpoint is not None:
             if checkpoint["dataset_hash"] != self.dataset_hash:
@@ -168,8 +170,10 @@ class Trainer:
             self.best = None
             self.state = TrainState()
         if checkpoint is None and not config.init_model:  # data-driven starting point, on the CPU in float64
-            self._fit_linear()
-            init_task_shifts(self.model, self.train_images)
+            fit_start = time.perf_counter()
+            self._fit_linear(self.model, self.fit_images)
+            self.state.fit_seconds_per_atom = (time.perf_counter() - fit_start) / _fit_atoms(self.fit_images)
+            init_task_shifts(self.model, self.fit_images)
         self.model = self.model.to(device=config.device, dtype=self.dtype)
         self.model.chunk_atoms = 1024  # training keeps every chunk's graph anyway: fewer, larger chunks are faster
         self.task_index = {None: -1, **{name: self.model.task_index(name) for name in self.model.tasks}}
@@ -189,10 +193,10 @@ class Trainer:
         groups = split_minibatches(images, size, rng) if images else []
         return [make_minibatch(g, self.model, self.task_index).to(self.config.device, self.dtype) for g in groups]
 
-    def _fit_linear(self) -> None:
-        """Closed-form refit of the linear parameters with the training loss's weights."""
+    def _fit_linear(self, model: Sus2Potential, images: list[Atoms]) -> None:
+        """Closed-form refit of ``model``'s linear parameters on ``images`` with the training loss's weights."""
         c = self.config
-        fit_linear(self.model, self.train_images, c.energy_weight, c.force_weight, c.stress_weight)
+        fit_linear(model, images, c.energy_weight, c.force_weight, c.stress_weight, max_force_atoms=_FIT_ATOMS)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad and p.numel()]
@@ -226,8 +230,8 @@ class Trainer:
 
     def _full_loss_closure(self):
         if self._full_batches is None:
-            size = min(self.config.batch_size * 4, -(-len(self.train_images) // self.world))  # >= one batch per rank
-            self._full_batches = self._batches(self.train_images, size, np.random.default_rng(1))
+            size = min(self.config.batch_size * 4, -(-len(self.fit_images) // self.world))  # >= one batch per rank
+            self._full_batches = self._batches(self.fit_images, size, np.random.default_rng(1))
         mine = self._full_batches[self.rank::self.world]
         norms = {  # dataset totals of the weights (see loss_sums)
             "energy": sum(float(mb.weight.sum()) for mb in self._full_batches),
@@ -263,8 +267,10 @@ class Trainer:
         start = self.started - self.state.elapsed
         bar = _progress(self.progress and self.rank == 0, c.epochs, self.state.epoch)
         closure = self._full_loss_closure() if c.optimizer == "lbfgs" else None
+        refit = c.final_refit and not self.model.tasks and not c.init_model  # a fine-tune keeps its old fit
+        reserve = self.state.fit_seconds_per_atom * _fit_atoms(self.train_images) if refit else 0.0
         while self.state.epoch < c.epochs:
-            if time.perf_counter() - start > c.max_time:
+            if time.perf_counter() - start > c.max_time - reserve:
                 break
             epoch = self.state.epoch
             if closure is not None:
@@ -272,7 +278,7 @@ class Trainer:
             else:
                 train_loss = self._adam_epoch(epoch)
             if c.linear_refit_every and (epoch + 1) % c.linear_refit_every == 0 and not self.model.tasks:
-                self._fit_linear()
+                self._fit_linear(self.model, self.fit_images)
                 if c.optimizer == "lbfgs":  # its curvature history no longer describes the new point
                     self.optimizer.state.clear()
             row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - start, 2),
@@ -295,12 +301,23 @@ class Trainer:
             if not np.isfinite(train_loss) or self.state.bad_epochs >= c.patience:
                 break
         bar(None)
+        if refit:
+            self.refit_best()
         self.checkpoint()
         return self.finish()
 
+    def refit_best(self) -> None:
+        """Closed-form refit of the best model's linear parameters on the whole training set; kept when it lowers
+        the validation loss (or when there is no validation set)."""
+        model = model_from_record(self.best) if self.best is not None else copy.deepcopy(self._eval_model())
+        model = model.to(device=self.config.device, dtype=self.dtype)
+        self._fit_linear(model, self.train_images)
+        if not self.valid_batches or self.validate(model)["valid_loss"] < self.state.best_loss:
+            self.best = model_record(model)
+
     def _adam_epoch(self, epoch: int) -> float:
         if self._minibatches is None:
-            self._minibatches = self._batches(self.train_images, self.config.batch_size,
+            self._minibatches = self._batches(self.fit_images, self.config.batch_size,
                                               np.random.default_rng(self.config.seed))
         order = np.random.default_rng(self.config.seed + epoch).permutation(len(self._minibatches))
         batches = [self._minibatches[i] for i in order]
@@ -321,9 +338,10 @@ class Trainer:
     def _eval_model(self) -> Sus2Potential:
         return self.ema if self.ema is not None else self.model
 
-    def validate(self) -> dict[str, float]:
-        """Validation loss and errors (the training set's when there is no validation set)."""
-        model, c = self._eval_model(), self.config
+    def validate(self, model: Sus2Potential | None = None) -> dict[str, float]:
+        """Validation loss and errors of ``model`` (default: the one being trained; the training set's errors when
+        there is no validation set)."""
+        model, c = model or self._eval_model(), self.config
         batches = self.valid_batches or self._full_batches or self._minibatches or []
         de, df, loss, n = [], [], 0.0, 0
         for mb in batches:
@@ -381,6 +399,22 @@ class Trainer:
         learning_curve(self.state.history, self.out / "learning_curve.png")
         (self.out / "report.json").write_text(json.dumps(report, indent=2))
         return report
+
+
+_FIT_ATOMS = 10000  # force rows of a closed-form fit: atoms of a random subset of the structures
+
+
+def _fit_atoms(images: list[Atoms]) -> int:
+    return min(sum(len(a) for a in images), _FIT_ATOMS)
+
+
+def training_subset(images: list[Atoms], atoms: int, seed: int) -> list[Atoms]:
+    """A fixed random subset of ``images`` holding about ``atoms`` atoms (all of them for ``atoms`` = 0)."""
+    if atoms <= 0 or sum(len(a) for a in images) <= atoms:
+        return images
+    order = np.random.default_rng(seed + 1).permutation(len(images))
+    sizes = np.cumsum([len(images[i]) for i in order])
+    return [images[i] for i in sorted(order[: max(1, int(np.searchsorted(sizes, atoms)) + 1)])]
 
 
 def read_native_checkpoint(path: Path) -> dict[str, Any]:
