@@ -100,12 +100,13 @@ def test_descriptor_jacobian_and_unit_responses_are_exact():
 def test_subset_training_and_final_refit(tmp_path, emt_file):
     """Gradient steps on a fixed subset of the structures; the best model's linear part is then refit on all of
     them and kept only where it lowers the validation loss."""
-    from sus2_model.train.trainer import Trainer, training_subset
+    from sus2_model.train.data import structure_subset
+    from sus2_model.train.trainer import Trainer
 
     images = read_structures(emt_file)
-    subset = training_subset(images, 40, seed=0)
+    subset = structure_subset(images, 40, seed=0)
     assert 40 <= sum(len(a) for a in subset) < 40 + max(len(a) for a in images) and len(subset) < len(images)
-    assert training_subset(images, 0, seed=0) is images
+    assert structure_subset(images, 0, seed=0) is images
     config = load_config(None, train=[str(emt_file)], epochs=3, subset_atoms=40, **SMALL)
     trainer = Trainer(config, tmp_path / "out", progress=False)
     assert len(trainer.fit_images) < len(trainer.train_images)

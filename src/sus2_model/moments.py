@@ -54,9 +54,6 @@ class MomentContraction(nn.Module):
         # position of each basic moment (mu, monomial) in a flattened (n_mu, width) array
         flat = [int(r[0]) * self.width + column[tuple(int(x) for x in r[1:])] for r in basic]
         self.register_buffer("basic_flat", torch.tensor(flat, dtype=torch.long), persistent=False)
-        self.register_buffer("basic_mu", torch.as_tensor(basic[:, 0].copy()), persistent=False)
-        self.register_buffer("basic_column", torch.tensor([column[tuple(int(x) for x in r[1:])] for r in basic],
-                                                          dtype=torch.long), persistent=False)
         # monomial of degree d = (monomial of degree d - 1) * u[axis]: lower the first nonzero exponent
         parent, axis = [], []
         for e in exps[1:]:
@@ -65,6 +62,8 @@ class MomentContraction(nn.Module):
             axis.append(ax)
         self.register_buffer("parent", torch.tensor(parent, dtype=torch.long), persistent=False)
         self.register_buffer("parent_axis", torch.tensor(axis, dtype=torch.long), persistent=False)
+        counts = [len(monomials(d)) for d in range(self.degree + 1)]
+        self._degree_rows = [slice(counts[d - 1] - 1, counts[d] - 1) for d in range(1, self.degree + 1)]
         # d/du_x of monomial e = e_x * (e lowered in x): for every monomial l of degree < degree, its raise in x
         lower = exps[: len(monomials(self.degree - 1))] if self.degree else []
         raised = [[column[tuple(x + (i == ax) for i, x in enumerate(e))] for e in lower] for ax in range(3)]
@@ -73,12 +72,6 @@ class MomentContraction(nn.Module):
         self.register_buffer("raise_factor", torch.tensor(factor, dtype=torch.float64).reshape(3, -1),
                              persistent=False)
         self.n_lower = len(lower)
-        # the same lowering per monomial: d p_c / d u_x = e_x * p_(c - e_x), column ``width`` standing for zero
-        lowered = [[column.get(tuple(x - (i == ax) for i, x in enumerate(e)), self.width) for ax in range(3)]
-                   for e in exps]
-        self.register_buffer("lowered", torch.tensor(lowered, dtype=torch.long).reshape(-1), persistent=False)
-        self.register_buffer("lower_factor", torch.tensor([[float(e[ax]) for ax in range(3)] for e in exps],
-                                                          dtype=torch.float64), persistent=False)
 
         level = _levels(times, n_basic, n_moments)
         undefined = [int(m) for m in mapping if level[m] < 0]
@@ -110,8 +103,7 @@ class MomentContraction(nn.Module):
     def tensor_powers(self, unit: torch.Tensor) -> torch.Tensor:
         """All monomials of the unit vectors up to the tables' degree: (N, K, 3) -> (N, K, width)."""
         powers = torch.ones_like(unit[..., :1])
-        for d in range(1, self.degree + 1):  # degree d from degree d - 1: rows of parent / parent_axis
-            rows = slice(len(monomials(d - 1)) - 1, len(monomials(d)) - 1)
+        for rows in self._degree_rows:  # degree d from degree d - 1
             new = powers.index_select(-1, self.parent[rows]) * unit.index_select(-1, self.parent_axis[rows])
             powers = torch.cat([powers, new], dim=-1)
         return powers
@@ -137,12 +129,15 @@ class MomentContraction(nn.Module):
                         unit: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """d(basic moment)/d(neighbour vector) of every neighbour: (N, K, n_basic, 3), from its radial functions
         (N, K, n_mu), their r-derivatives, monomials (N, K, width), unit vectors and distances (N, K)."""
-        padded = torch.cat([powers, torch.zeros_like(powers[..., :1])], dim=-1)
-        d_powers = padded.index_select(-1, self.lowered).unflatten(-1, (self.width, 3)) * self.lower_factor
-        d_powers = d_powers.index_select(-2, self.basic_column)  # d p / d u of each basic moment (N, K, n_basic, 3)
+        d_powers = powers.new_zeros(*powers.shape, 3)  # d(monomial)/du: raise_factor * lower monomial, by axis
+        for axis in range(3):
+            columns = self.raised.view(3, -1)[axis]
+            d_powers[..., columns, axis] = powers[..., : self.n_lower] * self.raise_factor[axis]
+        mu, column = self.basic_flat // self.width, self.basic_flat % self.width
+        d_powers = d_powers.index_select(-2, column)  # of each basic moment (N, K, n_basic, 3)
         tangential = d_powers - (d_powers * unit.unsqueeze(-2)).sum(-1, keepdim=True) * unit.unsqueeze(-2)
-        f, df = radial.index_select(-1, self.basic_mu), d_radial.index_select(-1, self.basic_mu)
-        along = (df * powers.index_select(-1, self.basic_column)).unsqueeze(-1) * unit.unsqueeze(-2)
+        f, df = radial.index_select(-1, mu), d_radial.index_select(-1, mu)
+        along = (df * powers.index_select(-1, column)).unsqueeze(-1) * unit.unsqueeze(-2)
         return along + f.unsqueeze(-1) * tangential / dist.unsqueeze(-1).unsqueeze(-1)
 
     def _jacobian_plan(self) -> list[torch.Tensor]:
@@ -179,14 +174,11 @@ class MomentContraction(nn.Module):
         :meth:`_jacobian_plan` (moment-major arrays: every gather copies whole rows)."""
         plan = [x.to(basic.device) for x in self._jacobian_plan()]
         src, factor, mult, dst, level_end, n_entries, pick_k, pick_b, pick_e = plan
-        moments = basic.T
+        moments = self._all_moments(basic).T.contiguous()
         tangents = basic.new_zeros(int(n_entries), len(basic))
         tangents[: self.n_basic] = 1.0
         start = 0
-        for (names, n_targets), end in zip(self.levels, level_end.tolist()):
-            p, q, m, t = (getattr(self, name) for name in names)
-            level = moments.new_zeros(n_targets, len(basic)).index_add(0, t, moments[p] * moments[q] * m[:, None])
-            moments = torch.cat([moments, level])
+        for end in level_end.tolist():
             terms = slice(start, end)
             tangents.index_add_(0, dst[terms], tangents[src[terms]] * moments[factor[terms]] * mult[terms, None].to(basic.dtype))
             start = end
@@ -194,12 +186,16 @@ class MomentContraction(nn.Module):
         jac[:, pick_k, pick_b] = tangents[pick_e].T
         return jac
 
-    def contract(self, basic: torch.Tensor) -> torch.Tensor:
-        """Scalar descriptors (N, n_scalar) from the basic moments (N, n_basic) of each atom."""
+    def _all_moments(self, basic: torch.Tensor) -> torch.Tensor:
+        """Every moment (N, columns: level 0 | level 1 | ...) from the basic moments (N, n_basic)."""
         moments = basic
         for names, n_targets in self.levels:
             p, q, m, t = (getattr(self, name) for name in names)
             products = moments.index_select(1, p) * moments.index_select(1, q) * m
             level = moments.new_zeros(len(moments), n_targets).index_add(1, t, products)
             moments = torch.cat([moments, level], dim=1)
-        return moments.index_select(1, self.scalar_columns)
+        return moments
+
+    def contract(self, basic: torch.Tensor) -> torch.Tensor:
+        """Scalar descriptors (N, n_scalar) from the basic moments (N, n_basic) of each atom."""
+        return self._all_moments(basic).index_select(1, self.scalar_columns)

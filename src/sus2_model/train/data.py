@@ -17,6 +17,16 @@ def _name(atoms: Atoms, index: int) -> str:
     return atoms.info.get("source", f"structure {index}")
 
 
+def structure_subset(images: Sequence[Atoms], atoms: int, seed: int) -> list[Atoms]:
+    """A fixed random subset of ``images`` holding about ``atoms`` atoms, in their order; ``images`` itself when
+    they hold no more than that (or ``atoms`` is 0)."""
+    if atoms <= 0 or sum(len(a) for a in images) <= atoms:
+        return images
+    order = np.random.default_rng(seed).permutation(len(images))
+    sizes = np.cumsum([len(images[i]) for i in order])
+    return [images[i] for i in sorted(order[: max(1, int(np.searchsorted(sizes, atoms)) + 1)])]
+
+
 def check_labels(images: Sequence[Atoms], need_forces: bool = True) -> None:
     """Raise :class:`StructureError` naming the first structure with missing, NaN or mis-shaped labels."""
     for k, atoms in enumerate(images):

@@ -19,6 +19,9 @@ from ase import Atoms
 
 from ..model import Sus2Potential
 from ..neighbors import build_batch
+from .data import structure_subset
+
+MAX_FORCE_ATOMS = 10000  # force rows of a fit: the atoms of a random subset of the structures
 
 
 def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, block: int = 1024, chunk: int = 128
@@ -54,7 +57,7 @@ def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, bl
 
 
 def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.02,
-               stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = 10000, seed: int = 0
+               stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = MAX_FORCE_ATOMS, seed: int = 0
                ) -> dict[str, float]:
     """Refit ``model.shift`` and ``model.moment_coeffs`` in place on labelled structures; returns training RMSEs.
 
@@ -66,11 +69,10 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     images = list(images)
     batch = build_batch(images, model.r_cut, model.species_index, model.min_distance)
     weight = np.array([a.info.get("weight", 1.0) for a in images], dtype=float)
-    order = np.random.default_rng(seed).permutation(len(images))
-    sizes = np.cumsum([len(images[i]) for i in order])
-    picked = order[: max(1, int(np.searchsorted(sizes, max_force_atoms, side="right")))]
-    subset, sub_w = [images[i] for i in picked], weight[picked]
-    force_batch = build_batch(subset, model.r_cut, model.species_index, model.min_distance)
+    subset = structure_subset(images, max_force_atoms, seed)
+    sub_w = np.array([a.info.get("weight", 1.0) for a in subset], dtype=float)
+    force_batch = batch if subset is images else build_batch(subset, model.r_cut, model.species_index,
+                                                             model.min_distance)
     device, dtype = model.shift.device, model.shift.dtype
     model = model.to(device="cpu", dtype=torch.float64)
     n_species, n_scalar = model.species_count, len(model.moment_coeffs)

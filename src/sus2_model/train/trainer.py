@@ -27,8 +27,9 @@ from ..templates import untrained_mtp
 from . import distributed
 from .batches import Minibatch, loss_sums, loss_terms, make_minibatch, split_minibatches
 from .config import ConfigError, TrainConfig
-from .data import check_labels, dataset_hash, nearest_neighbour_stats, reference_energies, species_of
-from .linear import fit_linear
+from .data import (check_labels, dataset_hash, nearest_neighbour_stats, reference_energies, species_of,
+                   structure_subset)
+from .linear import MAX_FORCE_ATOMS, fit_linear
 
 
 def load_datasets(config: TrainConfig, species: list[str] | None = None) -> tuple[list[Atoms], list[Atoms]]:
@@ -157,7 +158,7 @@ class Trainer:
         self.checkpoint_path = self.out / "checkpoint.pt"
         checkpoint = read_native_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.exists() else None
         self.train_images, self.valid_images = load_datasets(config)
-        self.fit_images = training_subset(self.train_images, config.subset_atoms, config.seed)
+        self.fit_images = structure_subset(self.train_images, config.subset_atoms, config.seed + 1)
         self.dataset_hash = dataset_hash(self.train_images + self.valid_images)
         if checkpoint is not None:
             if checkpoint["dataset_hash"] != self.dataset_hash:
@@ -196,7 +197,7 @@ class Trainer:
     def _fit_linear(self, model: Sus2Potential, images: list[Atoms]) -> None:
         """Closed-form refit of ``model``'s linear parameters on ``images`` with the training loss's weights."""
         c = self.config
-        fit_linear(model, images, c.energy_weight, c.force_weight, c.stress_weight, max_force_atoms=_FIT_ATOMS)
+        fit_linear(model, images, c.energy_weight, c.force_weight, c.stress_weight)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad and p.numel()]
@@ -401,20 +402,9 @@ class Trainer:
         return report
 
 
-_FIT_ATOMS = 10000  # force rows of a closed-form fit: atoms of a random subset of the structures
-
-
 def _fit_atoms(images: list[Atoms]) -> int:
-    return min(sum(len(a) for a in images), _FIT_ATOMS)
-
-
-def training_subset(images: list[Atoms], atoms: int, seed: int) -> list[Atoms]:
-    """A fixed random subset of ``images`` holding about ``atoms`` atoms (all of them for ``atoms`` = 0)."""
-    if atoms <= 0 or sum(len(a) for a in images) <= atoms:
-        return images
-    order = np.random.default_rng(seed + 1).permutation(len(images))
-    sizes = np.cumsum([len(images[i]) for i in order])
-    return [images[i] for i in sorted(order[: max(1, int(np.searchsorted(sizes, atoms)) + 1)])]
+    """Force rows (atoms) a closed-form fit of ``images`` uses."""
+    return min(sum(len(a) for a in images), MAX_FORCE_ATOMS)
 
 
 def read_native_checkpoint(path: Path) -> dict[str, Any]:
