@@ -98,8 +98,10 @@ def test_descriptor_jacobian_and_unit_responses_are_exact():
 
 
 def test_subset_training_and_final_refit(tmp_path, emt_file):
-    """Gradient steps on a fixed subset of the structures; the best model's linear part is then refit on all of
-    them and kept only where it lowers the validation loss."""
+    """Gradient steps on a fixed subset of the structures; the final refit then fits the validated model's linear
+    part on every labelled structure (training + validation): radial part unchanged, objective over all the data no
+    higher than before."""
+    from sus2_model.train.batches import loss_sums, make_minibatch
     from sus2_model.train.data import structure_subset
     from sus2_model.train.trainer import Trainer
 
@@ -107,12 +109,26 @@ def test_subset_training_and_final_refit(tmp_path, emt_file):
     subset = structure_subset(images, 40, seed=0)
     assert 40 <= sum(len(a) for a in subset) < 40 + max(len(a) for a in images) and len(subset) < len(images)
     assert structure_subset(images, 0, seed=0) is images
-    config = load_config(None, train=[str(emt_file)], epochs=3, subset_atoms=40, **SMALL)
+    config = load_config(None, train=[str(emt_file)], epochs=3, subset_atoms=40, final_refit=False, **SMALL)
     trainer = Trainer(config, tmp_path / "out", progress=False)
     assert len(trainer.fit_images) < len(trainer.train_images)
-    trainer.run()
-    best = load_model(tmp_path / "out" / "model.pt")
-    assert trainer.validate(best.float())["valid_loss"] <= trainer.state.best_loss + 1e-12
+    assert trainer.run()["final_refit"] is False
+    validated = load_model(tmp_path / "out" / "model.pt")
+    trainer.refit_best(validated)
+    refit = trainer.best_model()
+    everything = trainer.train_images + trainer.valid_images
+
+    def objective(model):
+        mb = make_minibatch(everything, model, {None: -1})
+        sums, norms, _ = loss_sums(model.double(), mb, True, True, create_graph=False)
+        weights = {"energy": config.energy_weight, "forces": config.force_weight, "stress": config.stress_weight}
+        return sum(weights[k] * float(v) / norms[k] for k, v in sums.items())
+
+    torch.testing.assert_close(refit.radial_coeffs.double(), validated.radial_coeffs)
+    assert not torch.allclose(refit.moment_coeffs.double(), validated.moment_coeffs)
+    assert objective(refit) <= objective(validated) * (1 + 1e-9)
+    config = load_config(None, train=[str(emt_file)], epochs=2, **SMALL)
+    assert train(config, tmp_path / "again", progress=False)["final_refit"] is True
 
 
 def test_resume_after_kill_loses_at_most_one_interval(tmp_path, emt_file):

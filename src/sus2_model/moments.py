@@ -5,7 +5,7 @@ j.  Every monomial ux^a uy^b uz^c up to the tables' degree is computed once per 
 monomials up to degree 0..5), so with neighbours padded per atom all basic moments of an atom are one matrix
 product f^T @ monomials, and the gradient in u follows from lowering each monomial by one exponent.  Each
 ``alpha_index_times`` row (p, q, m, t) adds ``m * M_p * M_q`` to moment t; the rows are grouped into levels (a row's
-level exceeds those of its inputs) so the contraction is a handful of tensor operations on (atoms, moments) arrays.
+level exceeds those of its inputs) so the contraction is a handful of tensor operations on (moments, atoms) arrays.
 """
 
 from __future__ import annotations
@@ -79,12 +79,14 @@ class MomentContraction(nn.Module):
             raise ValueError(f"alpha_moment_mapping uses moments {undefined[:5]} that no table defines")
         column_of = np.full(n_moments, -1)  # column of every moment in [level 0 | level 1 | ...]
         column_of[:n_basic] = np.arange(n_basic)
-        self.levels: list[tuple[tuple[str, str, str, str], int]] = []  # buffer names, moments defined
+        # per level: buffer names, moments defined, (multiplicity, first row, end row) of each group of rows
+        self.levels: list[tuple[tuple[str, str, str, str], int, list[tuple[float, int, int]]]] = []
         width = n_basic
         for lev in range(1, int(level.max(initial=0)) + 1):
             targets = np.flatnonzero(level == lev)
             column_of[targets] = width + np.arange(len(targets))
             rows = times[level[times[:, 3]] == lev]
+            rows = rows[np.argsort(rows[:, 2], kind="stable")]  # grouped by multiplicity (see _all_moments)
             local = {int(t): k for k, t in enumerate(targets)}
             names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_m", f"lv{lev}_t")
             self.register_buffer(names[0], torch.from_numpy(column_of[rows[:, 0]].copy()), persistent=False)
@@ -92,7 +94,9 @@ class MomentContraction(nn.Module):
             self.register_buffer(names[2], torch.from_numpy(rows[:, 2].astype(np.float64)), persistent=False)
             self.register_buffer(names[3], torch.tensor([local[int(t)] for t in rows[:, 3]], dtype=torch.long),
                                  persistent=False)
-            self.levels.append((names, len(targets)))
+            values, starts = np.unique(rows[:, 2], return_index=True)
+            groups = [(float(v), int(a), int(b)) for v, a, b in zip(values, starts, [*starts[1:], len(rows)])]
+            self.levels.append((names, len(targets), groups))
             width += len(targets)
         self.register_buffer("scalar_columns", torch.from_numpy(column_of[np.asarray(mapping)].copy()),
                              persistent=False)
@@ -148,7 +152,7 @@ class MomentContraction(nn.Module):
             support: list[list[int]] = [[b] for b in range(self.n_basic)]
             src, factor, mult, dst, level_end = [], [], [], [], []
             offset = self.n_basic
-            for names, n_targets in self.levels:
+            for names, n_targets, _ in self.levels:
                 p, q, m, t = (getattr(self, name).tolist() for name in names)
                 support += [[] for _ in range(n_targets)]
                 for row in range(len(p)):
@@ -174,7 +178,7 @@ class MomentContraction(nn.Module):
         :meth:`_jacobian_plan` (moment-major arrays: every gather copies whole rows)."""
         plan = [x.to(basic.device) for x in self._jacobian_plan()]
         src, factor, mult, dst, level_end, n_entries, pick_k, pick_b, pick_e = plan
-        moments = self._all_moments(basic).T.contiguous()
+        moments = self._all_moments(basic)
         tangents = basic.new_zeros(int(n_entries), len(basic))
         tangents[: self.n_basic] = 1.0
         start = 0
@@ -187,15 +191,21 @@ class MomentContraction(nn.Module):
         return jac
 
     def _all_moments(self, basic: torch.Tensor) -> torch.Tensor:
-        """Every moment (N, columns: level 0 | level 1 | ...) from the basic moments (N, n_basic)."""
-        moments = basic
-        for names, n_targets in self.levels:
-            p, q, m, t = (getattr(self, name) for name in names)
-            products = moments.index_select(1, p) * moments.index_select(1, q) * m
-            level = moments.new_zeros(len(moments), n_targets).index_add(1, t, products)
-            moments = torch.cat([moments, level], dim=1)
+        """Every moment, moment-major (columns: level 0 | level 1 | ..., N), from the basic moments (N, n_basic).
+
+        Moment-major rows make every gather and scatter copy contiguous blocks, and each group of product rows with
+        one multiplicity is added in one ``index_add_`` with that multiplicity as ``alpha`` (no extra pass)."""
+        moments = basic.T
+        for names, n_targets, groups in self.levels:
+            p, q, t = (getattr(self, names[i]) for i in (0, 1, 3))
+            products = moments.index_select(0, p) * moments.index_select(0, q)
+            level = moments.new_zeros(n_targets, moments.shape[1])
+            parts = products.split([end - start for _, start, end in groups])  # one backward: a cat
+            for (value, start, end), part in zip(groups, parts):
+                level.index_add_(0, t[start:end], part, alpha=value)
+            moments = torch.cat([moments, level])
         return moments
 
     def contract(self, basic: torch.Tensor) -> torch.Tensor:
         """Scalar descriptors (N, n_scalar) from the basic moments (N, n_basic) of each atom."""
-        return self._all_moments(basic).index_select(1, self.scalar_columns)
+        return self._all_moments(basic).index_select(0, self.scalar_columns).T

@@ -35,14 +35,14 @@ class TrainConfig:
     valid_fraction: float = 0.1
     # model (ignored when fine-tuning ``init_model``)
     init_model: str | None = None
-    max_rank: int = 4
+    max_rank: int = 5
     n_radial: int = 5
-    max_level: int = 26
+    max_level: int = 30
     radial_basis_size: int = 8
-    cutoff: float = 5.0
+    cutoff: float = 5.5
     scaling_map: str = "K"
     # loss
-    energy_weight: float = 1.0
+    energy_weight: float = 2.0
     force_weight: float = 0.02
     stress_weight: float = 0.001
     task_l2: float = 3e-6  # selective L2 on theta_T (all but the per-task shifts)
@@ -57,9 +57,9 @@ class TrainConfig:
     ema_decay: float = 0.0  # adam/adamw; 0 disables
     linear_refit_every: int = 0  # epochs; 0 disables periodic closed-form refits
     subset_atoms: int = 0  # training (gradient steps and fits) sees a fixed random subset of the training structures
-    # of about this many atoms (0: all), the final refit the whole training set
-    final_refit: bool = True  # closed-form refit of the best model's linear parameters on the whole training set
-    # (not for multi-task models or fine-tuning)
+    # of about this many atoms (0: all); the final refit sees all the data
+    final_refit: bool = True  # closed-form refit of the validated model's linear parameters on every label, training
+    # and validation (not for multi-task models or fine-tuning)
     patience: int = 60
     max_time: float = 540.0  # seconds, from start (reading and initial fits included) to the last epoch
     seed: int = 0

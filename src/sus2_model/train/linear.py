@@ -21,10 +21,10 @@ from ..model import Sus2Potential
 from ..neighbors import build_batch
 from .data import structure_subset
 
-MAX_FORCE_ATOMS = 10000  # force rows of a fit: the atoms of a random subset of the structures
+MAX_FORCE_ATOMS = 25000  # force rows of a fit: the atoms of a random subset of the structures
 
 
-def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, block: int = 1024, chunk: int = 128
+def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, block: int = 256, chunk: int = 128
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """Forces (3N, n_scalar) and stresses (S, 6, n_scalar) of the model with m = e_k and no shifts, for every k at
     once: per block of atoms, the Jacobian of the descriptors in the basic moments, and per chunk of those, its

@@ -140,6 +140,7 @@ class TrainState:
     best_loss: float = float("inf")
     bad_epochs: int = 0
     fit_seconds_per_atom: float = 0.0  # cost of the closed-form fit, to keep time for the final refit
+    stopped: str = ""  # why the loop ended early, if it did
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -266,12 +267,14 @@ class Trainer:
         """Train until ``epochs``, ``max_time`` or early stopping; returns the final report."""
         c = self.config
         start = self.started - self.state.elapsed
+        self.state.stopped = ""
         bar = _progress(self.progress and self.rank == 0, c.epochs, self.state.epoch)
         closure = self._full_loss_closure() if c.optimizer == "lbfgs" else None
         refit = c.final_refit and not self.model.tasks and not c.init_model  # a fine-tune keeps its old fit
-        reserve = self.state.fit_seconds_per_atom * _fit_atoms(self.train_images) if refit else 0.0
+        reserve = self.state.fit_seconds_per_atom * _fit_atoms(self.train_images + self.valid_images) if refit else 0.0
         while self.state.epoch < c.epochs:
             if time.perf_counter() - start > c.max_time - reserve:
+                self.state.stopped = "max_time"
                 break
             epoch = self.state.epoch
             if closure is not None:
@@ -299,22 +302,37 @@ class Trainer:
                 self.checkpoint()
                 if self.rank == 0:
                     _write_csv(self.out / "metrics.csv", self.state.history)
-            if not np.isfinite(train_loss) or self.state.bad_epochs >= c.patience:
+            if self._stalled(closure is not None):
                 break
         bar(None)
+        validated = None
         if refit:
-            self.refit_best()
+            validated = self.best_model()
+            self.refit_best(validated)
         self.checkpoint()
-        return self.finish()
+        return self.finish(validated)
 
-    def refit_best(self) -> None:
-        """Closed-form refit of the best model's linear parameters on the whole training set; kept when it lowers
-        the validation loss (or when there is no validation set)."""
-        model = model_from_record(self.best) if self.best is not None else copy.deepcopy(self._eval_model())
-        model = model.to(device=self.config.device, dtype=self.dtype)
-        self._fit_linear(model, self.train_images)
-        if not self.valid_batches or self.validate(model)["valid_loss"] < self.state.best_loss:
-            self.best = model_record(model)
+    def _stalled(self, lbfgs: bool) -> bool:
+        """Whether to stop: a non-finite loss, no validation gain for ``patience`` epochs, or L-BFGS returning the
+        same loss three epochs running (its line search finds no descent: in float32, rounding noise can swamp the
+        gradient near a closed-form optimum of a large model; float64 fixes that)."""
+        history, c = self.state.history, self.config
+        losses = [row["train_loss"] for row in history[-3:]]
+        if not np.isfinite(losses[-1]):
+            self.state.stopped = "non-finite loss"
+        elif self.state.bad_epochs >= c.patience:
+            self.state.stopped = "patience"
+        elif lbfgs and len(losses) == 3 and losses[0] == losses[1] == losses[2]:
+            self.state.stopped = f"L-BFGS made no progress in {c.dtype} (try dtype: float64)"
+        return bool(self.state.stopped)
+
+    def refit_best(self, validated: Sus2Potential) -> None:
+        """Closed-form refit of the validated model's linear parameters on every labelled structure, training and
+        validation: the validation set has chosen the model, and the refit uses all the labels there are (the report
+        keeps the validation errors measured before it)."""
+        model = copy.deepcopy(validated).to(device=self.config.device, dtype=self.dtype)
+        self._fit_linear(model, self.train_images + self.valid_images)
+        self.best = model_record(model)
 
     def _adam_epoch(self, epoch: int) -> float:
         if self._minibatches is None:
@@ -372,12 +390,20 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "state": self.state.__dict__, "dataset_hash": self.dataset_hash}, self.checkpoint_path)
 
-    def finish(self) -> dict[str, Any]:
-        """Export the best model (native + .mtp per task), write metrics CSV, plots and a JSON report."""
-        best = model_from_record(self.best) if self.best is not None else self._eval_model()
+    def best_model(self) -> Sus2Potential:
+        """The model ``finish`` exports: the best one so far (after the final refit, if there was one)."""
+        return model_from_record(self.best) if self.best is not None else self._eval_model()
+
+    def finish(self, validated: Sus2Potential | None = None) -> dict[str, Any]:
+        """Export the best model (native + .mtp per task), write metrics CSV, plots and a JSON report; validation
+        errors are those of ``validated`` (the model chosen on validation, before a final refit; default: the best)."""
+        best = self.best_model()
         best.metadata = self.metadata()
         report: dict[str, Any] = {"parameters": best.parameter_count(), "epochs": self.state.epoch,
-                                  "seconds": round(self.state.elapsed, 1), "dataset_hash": self.dataset_hash}
+                                  "seconds": round(self.state.elapsed, 1), "dataset_hash": self.dataset_hash,
+                                  "stopped": self.state.stopped or "epochs",
+                                  "final_refit": validated is not None}
+        validated = validated or best
         if self.rank != 0:
             return report
         save_native(best, self.out / "model.pt", best.metadata)
@@ -390,7 +416,7 @@ class Trainer:
         for atoms in evaluation:
             by_task.setdefault(atoms.info.get("task"), []).append(atoms)
         for task, images in by_task.items():
-            preds = predict(best, images, batch_size=32, dtype=self.dtype, task=task)
+            preds = predict(validated, images, batch_size=32, dtype=self.dtype, task=task)
             report[f"valid_{task or 'shared'}"] = error_metrics(images, preds)
             from .plots import parity_plot
 
