@@ -131,6 +131,18 @@ def test_subset_training_and_final_refit(tmp_path, emt_file):
     assert train(config, tmp_path / "again", progress=False)["final_refit"] is True
 
 
+def test_lbfgs_without_progress_stops_and_says_why(tmp_path, emt_file):
+    """Three epochs with the same L-BFGS loss end the loop, and the report says why."""
+    from sus2_model.train.trainer import Trainer
+
+    trainer = Trainer(load_config(None, train=[str(emt_file)], epochs=0, **SMALL), tmp_path / "out", progress=False)
+    trainer.state.history = [{"train_loss": 1.0}, {"train_loss": 0.5}, {"train_loss": 0.5}]
+    assert not trainer._stalled(lbfgs=True)
+    trainer.state.history.append({"train_loss": 0.5})
+    assert not trainer._stalled(lbfgs=False)
+    assert trainer._stalled(lbfgs=True) and "L-BFGS made no progress" in trainer.state.stopped
+
+
 def test_resume_after_kill_loses_at_most_one_interval(tmp_path, emt_file):
     out = tmp_path / "out"
     config = tmp_path / "c.yaml"
