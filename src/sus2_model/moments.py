@@ -1,8 +1,8 @@
 """Moment tensors: basic moments from the ``alpha_index_basic`` table, products from ``alpha_index_times``.
 
 A basic moment (mu, a, b, c) of atom i is  M = sum_j f_mu(r_ij) ux^a uy^b uz^c  with u the unit vector to neighbour
-j.  Every monomial ux^a uy^b uz^c up to the tables' degree is computed once per neighbour (1, 4, 10, 20, 35, 56
-monomials up to degree 0..5), so with neighbours padded per atom all basic moments of an atom are one matrix
+j.  Every monomial ux^a uy^b uz^c up to the tables' degree is computed once per neighbour (1, 4, 10, 20, 35, 56, 84
+monomials up to degree 0..6), so with neighbours padded per atom all basic moments of an atom are one matrix
 product f^T @ monomials, and the gradient in u follows from lowering each monomial by one exponent.  Each
 ``alpha_index_times`` row (p, q, m, t) adds ``m * M_p * M_q`` to moment t; the rows are grouped into levels (a row's
 level exceeds those of its inputs) so the contraction is a handful of tensor operations on (moments, atoms) arrays.
@@ -79,8 +79,8 @@ class MomentContraction(nn.Module):
             raise ValueError(f"alpha_moment_mapping uses moments {undefined[:5]} that no table defines")
         column_of = np.full(n_moments, -1)  # column of every moment in [level 0 | level 1 | ...]
         column_of[:n_basic] = np.arange(n_basic)
-        # per level: buffer names, moments defined, (multiplicity, first row, end row) of each group of rows
-        self.levels: list[tuple[tuple[str, str, str, str], int, list[tuple[float, int, int]]]] = []
+        # per level: buffer names (p, q, t), moments defined, (multiplicity, first row, end row) of each group of rows
+        self.levels: list[tuple[tuple[str, str, str], int, list[tuple[float, int, int]]]] = []
         width = n_basic
         for lev in range(1, int(level.max(initial=0)) + 1):
             targets = np.flatnonzero(level == lev)
@@ -88,11 +88,10 @@ class MomentContraction(nn.Module):
             rows = times[level[times[:, 3]] == lev]
             rows = rows[np.argsort(rows[:, 2], kind="stable")]  # grouped by multiplicity (see _all_moments)
             local = {int(t): k for k, t in enumerate(targets)}
-            names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_m", f"lv{lev}_t")
+            names = (f"lv{lev}_p", f"lv{lev}_q", f"lv{lev}_t")
             self.register_buffer(names[0], torch.from_numpy(column_of[rows[:, 0]].copy()), persistent=False)
             self.register_buffer(names[1], torch.from_numpy(column_of[rows[:, 1]].copy()), persistent=False)
-            self.register_buffer(names[2], torch.from_numpy(rows[:, 2].astype(np.float64)), persistent=False)
-            self.register_buffer(names[3], torch.tensor([local[int(t)] for t in rows[:, 3]], dtype=torch.long),
+            self.register_buffer(names[2], torch.tensor([local[int(t)] for t in rows[:, 3]], dtype=torch.long),
                                  persistent=False)
             values, starts = np.unique(rows[:, 2], return_index=True)
             groups = [(float(v), int(a), int(b)) for v, a, b in zip(values, starts, [*starts[1:], len(rows)])]
@@ -152,8 +151,9 @@ class MomentContraction(nn.Module):
             support: list[list[int]] = [[b] for b in range(self.n_basic)]
             src, factor, mult, dst, level_end = [], [], [], [], []
             offset = self.n_basic
-            for names, n_targets, _ in self.levels:
-                p, q, m, t = (getattr(self, name).tolist() for name in names)
+            for names, n_targets, groups in self.levels:
+                p, q, t = (getattr(self, name).tolist() for name in names)
+                m = [value for value, start, end in groups for _ in range(start, end)]
                 support += [[] for _ in range(n_targets)]
                 for row in range(len(p)):
                     target = offset + t[row]
@@ -184,7 +184,8 @@ class MomentContraction(nn.Module):
         start = 0
         for end in level_end.tolist():
             terms = slice(start, end)
-            tangents.index_add_(0, dst[terms], tangents[src[terms]] * moments[factor[terms]] * mult[terms, None].to(basic.dtype))
+            step = tangents[src[terms]] * moments[factor[terms]] * mult[terms, None].to(basic.dtype)
+            tangents.index_add_(0, dst[terms], step)
             start = end
         jac = basic.new_zeros(len(basic), self.n_scalar, self.n_basic)
         jac[:, pick_k, pick_b] = tangents[pick_e].T
@@ -197,7 +198,7 @@ class MomentContraction(nn.Module):
         one multiplicity is added in one ``index_add_`` with that multiplicity as ``alpha`` (no extra pass)."""
         moments = basic.T
         for names, n_targets, groups in self.levels:
-            p, q, t = (getattr(self, names[i]) for i in (0, 1, 3))
+            p, q, t = (getattr(self, name) for name in names)
             products = moments.index_select(0, p) * moments.index_select(0, q)
             level = moments.new_zeros(n_targets, moments.shape[1])
             parts = products.split([end - start for _, start, end in groups])  # one backward: a cat

@@ -315,7 +315,7 @@ class Trainer:
     def _stalled(self, lbfgs: bool) -> bool:
         """Whether to stop: a non-finite loss, no validation gain for ``patience`` epochs, or L-BFGS returning the
         same loss three epochs running (its line search finds no descent: in float32, rounding noise can swamp the
-        gradient near a closed-form optimum of a large model; float64 fixes that)."""
+        gradient near a closed-form optimum of a large model, where float64 gradients are still accurate)."""
         history, c = self.state.history, self.config
         losses = [row["train_loss"] for row in history[-3:]]
         if not np.isfinite(losses[-1]):
@@ -357,10 +357,9 @@ class Trainer:
     def _eval_model(self) -> Sus2Potential:
         return self.ema if self.ema is not None else self.model
 
-    def validate(self, model: Sus2Potential | None = None) -> dict[str, float]:
-        """Validation loss and errors of ``model`` (default: the one being trained; the training set's errors when
-        there is no validation set)."""
-        model, c = model or self._eval_model(), self.config
+    def validate(self) -> dict[str, float]:
+        """Validation loss and errors (the training set's when there is no validation set)."""
+        model, c = self._eval_model(), self.config
         batches = self.valid_batches or self._full_batches or self._minibatches or []
         de, df, loss, n = [], [], 0.0, 0
         for mb in batches:
