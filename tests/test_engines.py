@@ -13,8 +13,8 @@ import yaml
 
 from sus2_workflows.cli import main, run_campaign
 from sus2_workflows.errors import Sus2WorkflowError
-from sus2_workflows.jobflow import Sus2CampaignMaker
-from sus2_workflows.jobflow.remote import project_config, route_training_to_gpu
+from sus2_workflows.engines.jobflow import Sus2CampaignMaker
+from sus2_workflows.engines.jobflow.remote import project_config, route_training_to_gpu
 from sus2_workflows.spec import CampaignSpec
 
 from .test_campaign import ROOT, SPEC, _calls
@@ -44,7 +44,8 @@ def test_fireworks_engine_runs_the_campaign_and_reruns_from_the_cache(tmp_path):
 
 
 def _flow(tmp_path):
-    return Sus2CampaignMaker(folder=str(tmp_path), store_uri="mongodb://db:27017").make(CampaignSpec(**SPEC))
+    spec = CampaignSpec(**SPEC)
+    return Sus2CampaignMaker.from_spec(spec, str(tmp_path), "mongodb://db:27017").make(spec)
 
 
 def test_training_jobs_are_routed_to_the_gpu_worker(tmp_path):

@@ -16,7 +16,7 @@ from sus2_model import StructureError
 from sus2_model.io import write_structures
 from sus2_workflows.cli import main
 from sus2_workflows.errors import SpecError
-from sus2_workflows.spec import load_spec
+from sus2_workflows.spec import CurationSpec, load_spec
 from sus2_workflows.steps.curate import curate_dataset, element_references
 from sus2_workflows.steps.dbs import select_bridging_set
 from sus2_workflows.steps.seeds import isolated_atom
@@ -51,7 +51,7 @@ def source_file(tmp_path):
 
 
 def test_curation_counts_duplicates_outliers_and_splits(source_file):
-    part = curate_dataset(str(source_file), "shifted", test_fraction=0.2)
+    part = curate_dataset(str(source_file), "shifted", curation=CurationSpec(test_fraction=0.2))
     assert (part.n_read, part.n_duplicates, part.n_outliers) == (26, 1, 1)
     assert len(part.train) + len(part.test) == 24 and len(part.test) == 5
     assert part.references["Cu"]["method"] == "composition fit"

@@ -10,8 +10,9 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from sus2_workflows.errors import LabelingError
+from sus2_workflows.labelers import make_labeler
 from sus2_workflows.steps.eos import birch_murnaghan, fit_birch_murnaghan, screen_eos
-from sus2_workflows.steps.label import AseLabeler, QuantumEspressoLabeler, label_structures
+from sus2_workflows.steps.label import AseLabeler, label_structures
 
 
 def test_ase_labeler_labels_and_records_failures(tmp_path):
@@ -30,7 +31,8 @@ def test_ase_labeler_labels_and_records_failures(tmp_path):
 def test_quantum_espresso_labeler_runs_pw(tmp_path):
     atoms = bulk("Si", "diamond", a=5.43)
     atoms.rattle(0.02, seed=1)
-    labeler = QuantumEspressoLabeler({"Si": "Si.pbe-rrkj.UPF"}, ecutwfc=20, kspacing=0.5)
+    labeler = make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "Si.pbe-rrkj.UPF"}, "ecutwfc": 20,
+                            "kspacing": 0.5})
     result = label_structures([atoms], labeler, tmp_path)
     assert not result.failed
     labelled = result.labelled[0]
@@ -42,7 +44,8 @@ def test_quantum_espresso_labeler_runs_pw(tmp_path):
 
 
 def test_missing_pw_x_is_a_clear_error(tmp_path):
-    labeler = QuantumEspressoLabeler({"Si": "Si.pbe-rrkj.UPF"}, command="no-such-pw.x")
+    labeler = make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "Si.pbe-rrkj.UPF"},
+                            "command": "no-such-pw.x"})
     with pytest.raises(LabelingError, match="no-such-pw.x not found on PATH"):
         label_structures([bulk("Si")], labeler, tmp_path)
 

@@ -9,17 +9,21 @@ from ase.build import bulk
 from jobflow import OnMissing, Response
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from sus2_workflows.campaign import plan_labels
+from sus2_workflows.cache import store_workspace
 from sus2_workflows.documents import atoms_to_dict
-from sus2_workflows.jobflow.jobs import collect_vasp_labels, label
+from sus2_workflows.engines.jobflow import LabelMaker
 from sus2_workflows.labelers import make_labeler
 from sus2_workflows.provenance import campaign_status
+from sus2_workflows.spec import LabelerSpec
 
 VASP = {"type": "vasp", "incar": {"ENCUT": 520, "EDIFF": 1e-6}, "kpoints": {"reciprocal_density": 100}}
 
 
 def test_label_job_adds_atomate2_static_jobs(tmp_path):
     structures = [atoms_to_dict(bulk("Si", "diamond", a=a, cubic=True)) for a in (5.40, 5.47)]
-    response = label.original(structures, VASP, str(tmp_path))
+    maker = LabelMaker(labeler=LabelerSpec(**VASP), folder=str(tmp_path))
+    response = LabelMaker.make.original(maker, structures)
     assert isinstance(response, Response)
     jobs = response.replace.jobs
     statics, collect = jobs[:-1], jobs[-1]
@@ -36,7 +40,14 @@ def test_task_documents_become_labels_and_failures_are_recorded(tmp_path):
     kbar = np.diag([10.0, 20.0, 30.0]) + np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]])
     task = {"output": {"structure": AseAtomsAdaptor.get_structure(atoms).as_dict(), "energy": -43.2,
                        "forces": forces.tolist(), "stress": kbar.tolist()}}
-    doc = collect_vasp_labels.original([task, None], ["k1", "k2"], ["seed:0", "seed:1"], [], VASP, str(tmp_path))
+    seeds = [atoms.copy(), atoms.copy()]
+    seeds[1].rattle(0.01, seed=2)
+    for k, seed in enumerate(seeds):
+        seed.info["source"] = f"seed:{k}"
+    structures = [atoms_to_dict(a) for a in seeds]
+    maker = LabelMaker(labeler=LabelerSpec(**VASP), folder=str(tmp_path))
+    keys = plan_labels(seeds, make_labeler(VASP), store_workspace(tmp_path)).todo_keys
+    doc = LabelMaker.collect.original(maker, {keys[0]: task, keys[1]: None}, structures).model_dump()
     assert doc["n_structures"] == 1 and doc["n_computed"] == 1
     assert doc["failed"] == [{"source": "seed:1", "error": "seed:1: the VASP job failed (see its job output)"}]
     labelled = doc["structures"][0]

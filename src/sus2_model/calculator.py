@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .model import Sus2Potential
-from .neighbors import build_batch
-from .predict import Prediction, load_model, predict, resolve_dtype
+from .predict import Prediction, evaluate, load_model, predict, resolve_dtype
 
 
 class Sus2Calculator(Calculator):
@@ -41,22 +39,14 @@ class Sus2Calculator(Calculator):
         self._task_index = self.model.task_index(task)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
-        """Evaluate one structure (ASE's calculator protocol)."""
+        """Evaluate one structure (ASE's calculator protocol) through :func:`~sus2_model.predict.evaluate`."""
         super().calculate(atoms, properties, system_changes)
         want_stress = bool(self.atoms.pbc.all())  # nearly free next to forces; saves a second call for get_stress
-        batch = build_batch([self.atoms], self.model.r_cut, self.model.species_index, self.model.min_distance,
-                            ["structure"], [self._task_index]).to(self.device, self.dtype)
-        out = self.model(batch, forces=True, stress=want_stress)
-        energy = float(out["energy"][0])
-        self.results = {
-            "energy": energy,
-            "free_energy": energy,
-            "forces": out["forces"].detach().cpu().double().numpy(),
-            "energies": out["energies"].detach().cpu().double().numpy(),
-        }
-        if want_stress:
-            s = out["stress"][0].detach().cpu().double().numpy()
-            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        (pred,) = evaluate(self.model, [self.atoms], self._task_index, want_stress, ["structure"])
+        self.results = {"energy": pred.energy, "free_energy": pred.energy, "forces": pred.forces,
+                        "energies": pred.energies}
+        if pred.stress is not None:
+            self.results["stress"] = pred.stress
 
     def predict(self, images: Sequence[Atoms], batch_size: int = 32, progress: bool = False) -> list[Prediction]:
         """Evaluate many structures in batched model calls (much faster than one ``get_forces`` per structure)."""

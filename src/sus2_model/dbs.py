@@ -10,7 +10,7 @@ from typing import Any
 
 from . import __version__
 from .io import read_structures, write_structures
-from .io.mtp import atomic_write_text
+from .io.atomic import atomic_write
 from .model import Sus2Potential
 from .predict import load_model
 from .selection import farthest_point_selection, structure_descriptors
@@ -23,7 +23,7 @@ def descriptor_model(images, model: str | None = None) -> Sus2Potential:
     """The given model, or a generated L2 model whose pair scaling is initialised from the data."""
     if model is not None:
         return load_model(model)
-    from .train.trainer import init_scaling_from_data
+    from .train.initialise import init_scaling_from_data
 
     species = species_of(images)
     generated = Sus2Potential(untrained_mtp(len(species), 2, 3, 16, 8, 0.0, 5.0), species)
@@ -63,5 +63,6 @@ def select_dbs(source: str | Path, out: str | Path, fraction: float = 0.001, min
                "fraction": fraction, "count": len(selected), "method": "farthest-point, standardised SUS2 descriptors",
                "descriptor_model": model or "generated l2k3 (data-initialised scaling)", "indices": chosen,
                "structure_hashes": [structure_hash(a) for a in selected], "sus2_version": __version__, "seed": seed}
-    atomic_write_text(Path(str(out) + ".json"), json.dumps(summary, indent=2))
+    text = json.dumps(summary, indent=2)
+    atomic_write(Path(str(out) + ".json"), lambda fh: fh.write(text))
     return summary

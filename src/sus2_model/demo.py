@@ -16,6 +16,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.eos import EquationOfState
+from ase.units import GPa
 
 from . import Sus2Calculator, Sus2Potential, error_metrics, predict
 from .io import write_mtp
@@ -28,7 +29,8 @@ def emt_dataset(n: int, seed: int = 0, ni_fraction: float = 0.2) -> list[Atoms]:
     rng = np.random.default_rng(seed)
     images = []
     for k in range(n):
-        atoms = bulk("Cu", "fcc", a=3.61 * rng.uniform(0.94, 1.06), cubic=True).repeat((2, 2, 2) if k % 2 else (1, 1, 2))
+        cell = bulk("Cu", "fcc", a=3.61 * rng.uniform(0.94, 1.06), cubic=True)
+        atoms = cell.repeat((2, 2, 2) if k % 2 else (1, 1, 2))
         swap = rng.random(len(atoms)) < ni_fraction
         atoms.symbols[swap] = "Ni"
         atoms.set_cell(atoms.cell.array @ (np.eye(3) + rng.normal(0, 0.01, (3, 3))), scale_atoms=True)
@@ -50,6 +52,7 @@ def fitted_emt_model(n_train: int = 40, seed: int = 0) -> Sus2Potential:
 
 
 def _eos(calc, a0: float = 3.61) -> dict[str, float]:
+    """Birch-Murnaghan fit (ase.eos) of ``calc``'s fcc Cu energies over +-4 % of the lattice constant ``a0``."""
     volumes, energies = [], []
     for s in np.linspace(0.96, 1.04, 9):
         atoms = bulk("Cu", "fcc", a=a0 * s, cubic=True)
@@ -58,7 +61,7 @@ def _eos(calc, a0: float = 3.61) -> dict[str, float]:
         energies.append(atoms.get_potential_energy() / len(atoms))
     eos = EquationOfState(volumes, energies, eos="birchmurnaghan")
     v0, e0, b0 = eos.fit()
-    return {"v0_a3_atom": float(v0), "e0_ev_atom": float(e0), "b0_gpa": float(b0 * 160.21766208)}
+    return {"v0_a3_atom": float(v0), "e0_ev_atom": float(e0), "b0_gpa": float(b0 / GPa)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,8 +63,6 @@ class Sus2Potential(nn.Module):
             "alpha_moments_count")}
         self.species_count, self.radial_basis_size, self.n_channels = c, r, k
         self.r_cut = float(mtp.max_dist)
-        # closest approach accepted at evaluation: half the file's min_dist, and never below 0.5 Å
-        self.min_distance = max(0.5, 0.5 * float(mtp.min_dist))
         self.chunk_atoms = 256  # atoms per chunk of neighbour work: keeps intermediates cache-sized
         f64 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64).copy())  # noqa: E731
         scal = np.asarray(mtp.scal_coeffs).reshape(k, 2, c, c)
@@ -144,6 +142,12 @@ class Sus2Potential(nn.Module):
             scal_coeffs=scal, radial_coeffs=radial,
             species_coeffs=d(self.species_coeffs) * (1.0 + (d(self.task_scale)[k] if k >= 0 else 0.0)),
             moment_coeffs=(d(self.moment_coeffs) + (d(self.task_moments)[k] if k >= 0 else 0.0)) * d(self.moment_scale))
+
+    @property
+    def min_distance(self) -> float:
+        """Closest approach (Å) accepted at evaluation: half the ``min_dist`` hyperparameter, never below 0.5 Å
+        (derived on every use, so it follows ``hyper["min_dist"]`` when initialisation from data moves it)."""
+        return max(0.5, 0.5 * float(self.hyper["min_dist"]))
 
     @property
     def species_index(self) -> dict[int, int]:

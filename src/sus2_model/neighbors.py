@@ -63,8 +63,11 @@ def species_indices(atoms: Atoms, species_index: dict[int, int], where: str) -> 
         raise UnknownElementError(f"{where}: element(s) {unknown} not in the model's species {known}") from None
 
 
-def _neighbours(atoms: Atoms, cutoff: float, where: str
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def neighbour_pairs(atoms: Atoms, cutoff: float, where: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Full neighbour list of one structure within ``cutoff``, honouring its periodicity per direction (slabs and
+    wires keep their periodic images): atom indices i and j, Cartesian image shifts (n, 3) and distances.
+    ``where`` names the structure in errors."""
     positions = np.ascontiguousarray(atoms.positions, dtype=np.float64)
     if not np.all(np.isfinite(positions)) or not np.all(np.isfinite(atoms.cell.array)):
         raise StructureError(f"{where}: positions or cell contain NaN or infinite values")
@@ -131,7 +134,7 @@ def build_batch(
     for k, atoms in enumerate(images):
         where = names[k] if names is not None else atoms.info.get("source", f"structure {k}")
         t = species_indices(atoms, species_index, where)
-        i, j, shift, d = _neighbours(atoms, cutoff, where)
+        i, j, shift, d = neighbour_pairs(atoms, cutoff, where)
         if min_distance is not None and len(i):
             m = int(np.argmin(d))
             if d[m] < min_distance:

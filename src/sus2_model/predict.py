@@ -9,13 +9,15 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.units import GPa
 
 from .model import Sus2Potential
 from .neighbors import build_batch
 from .species import default_species_file, parse_species
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-EV_A3_TO_GPA = 160.21766208
+EV_A3_TO_GPA = 1.0 / GPa  # stress unit conversion, from ASE's units
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -52,12 +54,34 @@ def load_model(model: str | Path | Sus2Potential, species: str | Sequence[str] |
 
 @dataclass
 class Prediction:
-    """Model outputs for one structure (eV, eV/Å, eV/Å³ Voigt xx yy zz yz xz xy)."""
+    """Model outputs for one structure: energy (eV), forces (eV/Å), stress (eV/Å³, Voigt xx yy zz yz xz xy; ``None``
+    unless requested and periodic in all three directions) and per-atom energies (eV)."""
 
     energy: float
     forces: np.ndarray
     stress: np.ndarray | None
     energies: np.ndarray
+
+
+def evaluate(model: Sus2Potential, images: Sequence[Atoms], task_index: int = -1, stress: bool = True,
+             names: Sequence[str] | None = None) -> list[Prediction]:
+    """One model call on ``images`` (the model already on its device and in its dtype), on the surface of task
+    ``task_index`` (-1: shared); stress only where requested and the cell is periodic in all three directions.
+    ``names`` label the structures in errors."""
+    device, dtype = model.shift.device, model.shift.dtype
+    batch = build_batch(images, model.r_cut, model.species_index, model.min_distance, names,
+                        [task_index] * len(images)).to(device, dtype)
+    out = model(batch, forces=True, stress=stress)
+    owner = batch.structure_of_atom.cpu().numpy()
+    forces = out["forces"].detach().cpu().double().numpy()
+    energies = out["energies"].detach().cpu().double().numpy()
+    voigt = full_3x3_to_voigt_6_stress(out["stress"].detach().cpu().double().numpy()) if stress else None
+    results = []
+    for k, atoms in enumerate(images):
+        sel = owner == k
+        periodic = stress and bool(np.asarray(atoms.pbc).all())
+        results.append(Prediction(float(out["energy"][k]), forces[sel], voigt[k] if periodic else None, energies[sel]))
+    return results
 
 
 def predict(model: Sus2Potential, images: Sequence[Atoms], batch_size: int = 32, device: str = "cpu",
@@ -76,18 +100,7 @@ def predict(model: Sus2Potential, images: Sequence[Atoms], batch_size: int = 32,
     for start in starts:
         chunk = images[start:start + batch_size]
         names = [a.info.get("source", f"structure {start + k}") for k, a in enumerate(chunk)]
-        batch = build_batch(chunk, model.r_cut, model.species_index, model.min_distance, names,
-                            [task_index] * len(chunk)).to(device, dtype)
-        out = model(batch, forces=True, stress=stress)
-        owner = batch.structure_of_atom.cpu().numpy()
-        forces = out["forces"].detach().cpu().double().numpy()
-        energies = out["energies"].detach().cpu().double().numpy()
-        voigt = out["stress"].detach().cpu().double().numpy()[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]] if stress else None
-        for k, atoms in enumerate(chunk):
-            sel = owner == k
-            periodic = bool(np.asarray(atoms.pbc).all())
-            results.append(Prediction(float(out["energy"][k]), forces[sel], voigt[k] if stress and periodic else None,
-                                      energies[sel]))
+        results += evaluate(model, chunk, task_index, stress, names)
     return results
 
 
@@ -107,7 +120,8 @@ def error_metrics(images: Sequence[Atoms], predictions: Iterable[Prediction]) ->
     metrics: dict[str, float | int] = {"n_structures": len(images), "n_atoms": n_atoms}
     if de:
         e = np.array(de)
-        metrics |= {"energy_mae_mev_atom": float(np.abs(e).mean()), "energy_rmse_mev_atom": float(np.sqrt((e**2).mean()))}
+        metrics |= {"energy_mae_mev_atom": float(np.abs(e).mean()),
+                    "energy_rmse_mev_atom": float(np.sqrt((e**2).mean()))}
     if df:
         f = np.concatenate(df)
         metrics |= {"force_mae_ev_a": float(np.abs(f).mean()), "force_rmse_ev_a": float(np.sqrt((f**2).mean()))}

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
+from sus2_model.io.atomic import atomic_write
+
+from .documents import CampaignResultDocument
 from .errors import Sus2WorkflowError
 from .report import write_report
 
@@ -17,11 +21,10 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
                  worker: str = "cpu", gpu_worker: str | None = None) -> dict:
     """Run (or resume) a campaign spec on the chosen engine and store; returns the summary it writes (for a
     submission only: the submitted ids)."""
-    from .engines import run_fireworks, run_local, submit_jobflow_remote
-    from .jobflow import Sus2CampaignMaker
     from .spec import load_spec
     from .stores import check_store, job_store
 
+    warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)  # jobflow's, once per job
     spec = load_spec(spec_path)
     shared_store = store_uri not in (None, "", "embedded")
     if (engine == "jobflow-remote" or submit_only) and not shared_store:
@@ -30,18 +33,30 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
     store = job_store(store_uri, folder)
     check_store(store)
     folder.mkdir(parents=True, exist_ok=True)
-    flow = Sus2CampaignMaker(folder=str(folder), store_uri=store_uri).make(spec)
-    if engine == "jobflow-remote":
-        return {"campaign": spec.name, "submitted": submit_jobflow_remote(flow, project, worker, gpu_worker)}
-    if engine == "fireworks":
-        eos = run_fireworks(flow, store, folder, launchpad, launch=not submit_only)
-        if submit_only:
-            return {"campaign": spec.name, "submitted": [flow.uuid]}
+    if engine == "inline":
+        from rich.console import Console
+
+        from .cache import store_workspace
+        from .engines.inline import run_inline
+
+        result = run_inline(spec, store_workspace(folder, store_uri), Console(stderr=True))
     else:
-        eos = run_local(flow, store, folder)
+        from .engines.jobflow import Sus2CampaignMaker
+        from .engines.jobflow.managers import run_fireworks, run_local, submit_jobflow_remote
+
+        flow = Sus2CampaignMaker.from_spec(spec, str(folder), store_uri).make(spec)
+        if engine == "jobflow-remote":
+            return {"campaign": spec.name, "submitted": submit_jobflow_remote(flow, project, worker, gpu_worker)}
+        if engine == "fireworks":
+            output = run_fireworks(flow, store, folder, launchpad, launch=not submit_only)
+            if submit_only:
+                return {"campaign": spec.name, "submitted": [flow.uuid]}
+        else:
+            output = run_local(flow, store, folder)
+        result = CampaignResultDocument.model_validate(output)
     summary = {"campaign": spec.name, "spec_hash": spec.spec_hash(), "folder": str(folder), "engine": engine,
-               "eos": eos}
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+               "eos": [e.model_dump(mode="json") for e in result.eos], "result": result.model_dump(mode="json")}
+    atomic_write(folder / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2, default=str)))
     return summary
 
 
@@ -58,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("spec")
     run.add_argument("--store", help="mongodb://... , 'jobflow', or nothing for the embedded store")
     run.add_argument("--folder", default="campaign", help="campaign folder (store, DFT runs, models, report)")
-    run.add_argument("--engine", choices=["local", "fireworks", "jobflow-remote"], default="local")
+    run.add_argument("--engine", choices=["inline", "local", "fireworks", "jobflow-remote"], default="local",
+                     help="inline: the stages in this process, no workflow engine; local: jobflow run_locally")
     run.add_argument("--launchpad", help="FireWorks LaunchPad file (default: an embedded LaunchPad in the folder)")
     run.add_argument("--submit-only", action="store_true", help="FireWorks: add the workflow, let workers run it")
     run.add_argument("--project", help="jobflow-remote project name")
@@ -100,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _remote_project(args: argparse.Namespace) -> int:
-    from .jobflow.remote import project_config, write_project
+    from .engines.jobflow.remote import project_config, write_project
 
     config = project_config(args.name, args.host, args.user, args.work_dir, args.mongodb, args.gpu_partition,
                             args.cpu_partition)

@@ -1,4 +1,8 @@
-"""Structures as JSON documents and the result documents of a campaign (every one with provenance)."""
+"""Structures as JSON documents and the typed result documents of a campaign (every one with provenance).
+
+Every ``*_hash`` field is a content hash (structures, labels, parameters, numbers): never a path or a time, so the
+same campaign run by any engine in any folder gives the same hashes.  Structures travel in the fields named by
+:data:`STRUCTURE_FIELDS`, which engines keep out of their documents collection (jobflow's ``data`` store)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from pydantic import BaseModel, Field
+
+from .serialization import MsonableModel
+
+STRUCTURE_FIELDS = ["structures", "train_structures", "test_structures", "selected"]
 
 
 def code_versions() -> dict[str, str]:
@@ -26,8 +34,8 @@ def code_versions() -> dict[str, str]:
     return out
 
 
-class Provenance(BaseModel):
-    """Who made a document, from what."""
+class Provenance(MsonableModel):
+    """Who made a document, from what (``created`` and versions never enter a content hash)."""
 
     created: str = Field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
     code_versions: dict[str, str] = Field(default_factory=code_versions)
@@ -57,90 +65,116 @@ def atoms_from_dict(doc: dict[str, Any]) -> Atoms:
     return atoms
 
 
-class DatasetDocument(BaseModel):
-    """A labelled dataset (the structures go to the ``data`` store)."""
+def summary_of(document: BaseModel) -> dict[str, Any]:
+    """A document as JSON without its structures (what the provenance cache keeps)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in STRUCTURE_FIELDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
 
-    dataset_hash: str
+    return strip(document.model_dump(mode="json"))
+
+
+class DatasetDocument(MsonableModel):
+    """The campaign's own labelled dataset (the structures go to the ``data`` store)."""
+
+    dataset_hash: str = Field(description="content hash of the labelled structures")
     n_structures: int
     n_atoms: int
-    labeler: str
-    labeler_settings: dict[str, Any]
-    failed: list[dict[str, str]] = []
-    n_computed: int = 0  # labels computed by this job (the rest came from the cache)
+    labeler: str = Field(description="the labeler's name (quantum_espresso, vasp, ase)")
+    labeler_settings: dict[str, Any] = Field(description="everything that determines the labels")
+    failed: list[dict[str, str]] = Field([], description="structures whose calculation failed: source, error")
+    n_computed: int = Field(0, description="labels computed for this document (the rest came from the cache)")
+    n_dropped: int = Field(0, description="labels dropped by the campaign's curation caps")
     structures: list[dict[str, Any]]
     provenance: Provenance = Field(default_factory=Provenance)
 
 
-class CuratedTaskDocument(BaseModel):
-    """One imported dataset after curation (its structures go to the ``data`` store)."""
+class CuratedTaskDocument(MsonableModel):
+    """One imported dataset after curation: a training task of its own (its structures go to the ``data`` store)."""
 
     task: str
-    source: str
-    source_sha256: str
-    dataset_hash: str
+    weight: float = Field(1.0, description="the task's weight in the training loss (the spec's datasets[].weight)")
+    source: str = Field(description="the imported file")
+    source_sha256: str = Field(description="SHA-256 of the imported file's bytes")
+    dataset_hash: str = Field(description="content hash of the curated structures, training and test")
     n_read: int
     n_duplicates: int
     n_outliers: int
     n_train: int
     n_test: int
-    references: dict[str, dict[str, Any]]
+    references: dict[str, dict[str, Any]] = Field(description="per-element reference energies and their method")
     train_structures: list[dict[str, Any]]
     test_structures: list[dict[str, Any]]
 
 
-class CuratedDatasetDocument(BaseModel):
+class CuratedDatasetDocument(MsonableModel):
     """Every imported dataset, curated with the same settings."""
 
-    dataset_hash: str
+    dataset_hash: str = Field(description="content hash of the tasks' dataset hashes and weights")
     tasks: list[CuratedTaskDocument]
     settings: dict[str, Any]
     provenance: Provenance = Field(default_factory=Provenance)
 
 
-class DbsDocument(BaseModel):
+class DbsDocument(MsonableModel):
     """A domain-bridging set chosen from the imported tasks, to be relabelled by the campaign's labeler."""
 
-    dbs_hash: str
-    source_dataset_hash: str
+    dbs_hash: str = Field(description="content hash of the chosen structures")
+    source_dataset_hash: str = Field(description="the curated dataset it was chosen from")
     n_source: int
     method: str
     settings: dict[str, Any]
-    picks: list[dict[str, Any]]  # task, index in that task's training set, structure hash
+    picks: list[dict[str, Any]] = Field(description="per pick: task, index in that task's training set, hash")
     structures: list[dict[str, Any]]
     provenance: Provenance = Field(default_factory=Provenance)
 
 
-class ModelDocument(BaseModel):
+class ModelDocument(MsonableModel):
     """A trained model: where it is, what it was trained on and how well it does."""
 
     model_path: str
-    model_hash: str
-    dataset_hash: str
+    model_hash: str = Field(description="content hash of the model (species, tasks, hyperparameters, parameters)")
+    dataset_hash: str = Field(description="the campaign's labelled dataset (DatasetDocument) it was trained on")
+    training_data_hash: str = Field(description="what the trainer read: every task's training + validation data")
+    source_dataset_hash: str | None = Field(None, description="the curated imported data trained beside it")
+    init_model_hash: str | None = Field(None, description="the model it was fine-tuned from")
     training_config: dict[str, Any]
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="validation errors per task")
+    test_metrics: dict[str, Any] = Field({}, description="errors on the held-out imported data, per task")
     parameters: int
-    task: str | None = None  # the task the campaign's calculators use (None: the shared surface)
-    source_dataset_hash: str | None = None
-    test_metrics: dict[str, Any] = {}  # held-out imported data, per task
+    task: str | None = Field(None, description="the task the campaign's calculators use (None: shared surface)")
     provenance: Provenance = Field(default_factory=Provenance)
 
 
-class ActiveLearningDocument(BaseModel):
-    """One active-learning iteration."""
+class ActiveLearningDocument(MsonableModel):
+    """One active-learning iteration: what the model explored, how uncertain it was, what it chose to label."""
 
     iteration: int
     model_hash: str
     n_explored: int
     grades: list[float]
     selected_hashes: list[str]
+    selected: list[dict[str, Any]] = Field([], description="the chosen frames, unlabelled")
     labeler_settings: dict[str, Any]
-    converged: bool
+    converged: bool = Field(description="nothing was uncertain: the loop ends here")
     provenance: Provenance = Field(default_factory=Provenance)
 
 
-class EosDocument(BaseModel):
+class ActiveLearningResult(MsonableModel):
+    """Where active learning ended: the final model and dataset, and every iteration (without structures)."""
+
+    model: ModelDocument
+    dataset: DatasetDocument
+    iterations: list[dict[str, Any]] = []
+
+
+class EosDocument(MsonableModel):
     """A screening result: the SUS2 equation of state of one structure."""
 
+    result_hash: str = Field(description="content hash of the model, the structure and the fitted numbers")
     formula: str
     prototype: str
     structure_hash: str
@@ -152,3 +186,15 @@ class EosDocument(BaseModel):
     b0_gpa: float
     b1: float
     provenance: Provenance = Field(default_factory=Provenance)
+
+
+class CampaignResultDocument(MsonableModel):
+    """What a campaign produced, by content hash: equal for every engine that runs the same spec."""
+
+    campaign: str
+    spec_hash: str
+    dataset_hash: str
+    model_hash: str
+    iterations: int
+    eos: list[EosDocument]
+    result_hashes: list[str]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cache import file_sha256
+from .hashing import file_sha256
 
 SUS2_CALCULATOR = {"@module": "sus2_model.calculator", "@callable": "Sus2Calculator"}
 

@@ -1,24 +1,26 @@
-"""Build a :class:`~sus2_workflows.steps.label.Labeler` from a campaign spec's ``labeler`` section."""
+"""Build a :class:`~sus2_workflows.steps.label.Labeler` from a campaign spec's ``labeler`` section (whose fields hold
+every labeler default)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .errors import SpecError
+from .spec import LabelerSpec
 from .steps.label import AseLabeler, Labeler, QuantumEspressoLabeler
 from .steps.vasp import VaspLabeler
 
 
-def make_labeler(spec: dict[str, Any]) -> Labeler:
-    """The labeler a ``LabelerSpec`` (as a dict) describes."""
-    if spec["type"] == "quantum_espresso":
-        if not spec.get("pseudopotentials"):
+def make_labeler(spec: LabelerSpec | dict[str, Any]) -> Labeler:
+    """The labeler a :class:`LabelerSpec` (or its dict form) describes."""
+    spec = LabelerSpec.model_validate(spec)
+    if spec.type == "quantum_espresso":
+        if not spec.pseudopotentials:
             raise SpecError("labeler.pseudopotentials: Quantum ESPRESSO needs a pseudopotential per element")
-        return QuantumEspressoLabeler(spec["pseudopotentials"], spec["ecutwfc"], spec["kspacing"], spec.get("smearing"),
-                                      spec.get("degauss", 0.02), spec.get("pseudo_dir", "/usr/share/espresso/pseudo"),
-                                      spec.get("command", "pw.x"))
-    if spec["type"] == "vasp":
-        return VaspLabeler(dict(spec.get("incar", {})), dict(spec.get("kpoints", {})))
-    if not (spec.get("module") and spec.get("callable")):
+        return QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
+                                      spec.degauss, spec.pseudo_dir, spec.command)
+    if spec.type == "vasp":
+        return VaspLabeler(dict(spec.incar), dict(spec.kpoints))
+    if not (spec.module and spec.callable):
         raise SpecError("labeler: type 'ase' needs 'module' and 'callable'")
-    return AseLabeler(spec["module"], spec["callable"], dict(spec.get("kwargs", {})))
+    return AseLabeler(spec.module, spec.callable, dict(spec.kwargs))

@@ -32,9 +32,9 @@ def campaign_status(folder: str | Path, store_uri: str | None = None) -> dict[st
 
 def _model_lineage(model: dict[str, Any], models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The model and the models it was fine-tuned from, newest first."""
-    by_path = {m["model_path"]: m for m in models}
+    by_hash = {m["model_hash"]: m for m in models}
     lineage = [model]
-    while (parent := by_path.get(lineage[-1]["training_config"].get("init_model") or "")) and parent not in lineage:
+    while (parent := by_hash.get(lineage[-1].get("init_model_hash") or "")) and parent not in lineage:
         lineage.append(parent)
     return lineage
 
@@ -61,7 +61,7 @@ def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
     datasets = {d["dataset_hash"]: d for d in docs.get("dataset", [])}
     dbs = {d["dbs_hash"]: d for d in docs.get("dbs", [])}
     curated = {d["dataset_hash"]: d for d in docs.get("curated", [])}
-    iterations = [d["record"] for d in docs.get("active_learning", [])]
+    iterations = docs.get("active_learning", [])
     chain = []
     for result in docs.get("eos", []):
         model = next((m for m in models if m["model_hash"] == result["model_hash"]), None)
@@ -72,7 +72,8 @@ def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
         source = curated.get(model.get("source_dataset_hash")) if model else None
         hashes = {m["model_hash"] for m in lineage}
         chain.append({
-            "result": {k: result[k] for k in ("formula", "prototype", "structure_hash", "v0", "e0", "b0_gpa", "b1")},
+            "result": {k: result[k] for k in ("result_hash", "formula", "prototype", "structure_hash", "v0", "e0",
+                                              "b0_gpa", "b1")},
             "imported": None if source is None else {
                 "dataset_hash": source["dataset_hash"], "settings": source["settings"],
                 "tasks": [{k: t[k] for k in ("task", "source", "source_sha256", "dataset_hash", "n_read",
@@ -83,8 +84,9 @@ def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
             "datasets": [{k: d[k] for k in ("dataset_hash", "n_structures", "n_atoms", "labeler", "labeler_settings",
                                             "n_computed", "failed")} for d in labelled],
             "model": None if model is None else {
-                k: model.get(k) for k in ("model_hash", "dataset_hash", "source_dataset_hash", "task",
-                                          "training_config", "metrics", "test_metrics", "parameters")},
+                k: model.get(k) for k in ("model_hash", "dataset_hash", "training_data_hash", "source_dataset_hash",
+                                          "init_model_hash", "task", "training_config", "metrics", "test_metrics",
+                                          "parameters")},
             "fine_tuned_from": [m["model_hash"] for m in lineage[1:]],
             "active_learning": sorted(({k: r[k] for k in ("iteration", "model_hash", "n_explored", "selected_hashes",
                                                           "labeler_settings", "converged")}

@@ -17,13 +17,14 @@ def _eos_plot(eos: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from ase import units
 
     from .steps.eos import birch_murnaghan
 
     v = np.linspace(min(eos["volumes"]), max(eos["volumes"]), 100)
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot(eos["volumes"], eos["energies"], "o", label="SUS2")
-    ax.plot(v, birch_murnaghan(v, eos["e0"], eos["v0"], eos["b0_gpa"] / 160.21766208, eos["b1"]), "-",
+    ax.plot(v, birch_murnaghan(v, eos["e0"], eos["v0"], eos["b0_gpa"] * units.GPa, eos["b1"]), "-",
             label="Birch-Murnaghan")
     ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=f"{eos['formula']} {eos['prototype']}")
     ax.legend()
@@ -74,7 +75,7 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     lines += ["", "## Active learning", ""]
     lines += _table(["iteration", "frames explored", "selected", "max grade"],
                     [[r["iteration"], r["n_explored"], len(r["selected_hashes"]), f"{max(r['grades'], default=0):.2f}"]
-                     for r in sorted((d["record"] for d in docs.get("active_learning", [])),
+                     for r in sorted(docs.get("active_learning", []),
                                      key=lambda r: r["iteration"])])
     return "\n".join(lines) + "\n"
 

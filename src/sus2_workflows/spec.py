@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SpecError
+from .serialization import MsonableModel
 
 
-class _Strict(BaseModel):
+class _Strict(MsonableModel):
     model_config = ConfigDict(extra="forbid")
 
 

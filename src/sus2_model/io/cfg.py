@@ -14,18 +14,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..errors import FileFormatError, UnknownElementError
-from .mtp import atomic_write_text
-
-VOIGT_CFG = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))  # xx yy zz yz xz xy
-
-
-def _voigt6_to_3x3(v: Sequence[float]) -> np.ndarray:
-    m = np.zeros((3, 3))
-    for value, (a, b) in zip(v, VOIGT_CFG):
-        m[a, b] = m[b, a] = value
-    return m
+from .atomic import atomic_write
 
 
 def plus_stress_to_stress(plus: Sequence[float], volume: float) -> np.ndarray:
@@ -102,7 +94,8 @@ def _iter_blocks(path: Path) -> Iterator[_CfgBlock]:
             elif section == "AtomData":
                 row = _parse_floats(tokens, path, lineno)
                 if len(row) != len(block.columns):
-                    raise FileFormatError(path, lineno, f"atom row has {len(row)} columns, header has {len(block.columns)}")
+                    raise FileFormatError(path, lineno,
+                                          f"atom row has {len(row)} columns, header has {len(block.columns)}")
                 block.rows.append(row)
             elif section == "Energy":
                 block.energy = _parse_floats(tokens[:1], path, lineno)[0]
@@ -202,7 +195,7 @@ def format_cfg(atoms: Atoms, species: Sequence[str], index: int = 0) -> str:
         lines += [" Energy", f"    {_fmt(results['energy'])}"]
     if "stress" in results and atoms.pbc.any():
         stress = np.asarray(results["stress"], dtype=float)
-        stress = stress if stress.shape == (6,) else stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        stress = stress if stress.shape == (6,) else full_3x3_to_voigt_6_stress(stress)
         plus = stress_to_plus_stress(stress, atoms.get_volume())
         kept = atoms.info.get("plus_stress")
         if kept is not None and np.allclose(kept, plus, rtol=1e-10, atol=1e-12):
@@ -218,4 +211,4 @@ def format_cfg(atoms: Atoms, species: Sequence[str], index: int = 0) -> str:
 def write_cfg(path: str | Path, images: Iterable[Atoms], species: Sequence[str]) -> None:
     """Write configurations to an MLIP ``.cfg`` file atomically."""
     text = "\n".join(format_cfg(atoms, species, i) for i, atoms in enumerate(images))
-    atomic_write_text(Path(path), text)
+    atomic_write(path, lambda fh: fh.write(text))

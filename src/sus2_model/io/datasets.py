@@ -16,6 +16,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.units import GPa
 
 from ..errors import FileFormatError
+from .atomic import atomic_path
 from .cfg import read_cfg, write_cfg
 
 KBAR = 0.1 * GPa  # eV/Å³
@@ -114,10 +115,8 @@ def write_structures(path: str | Path, images: Iterable[Atoms], species: Sequenc
         return
     import ase.io
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    ase.io.write(tmp, images, format="extxyz" if path.suffix in (".xyz", ".extxyz") else None)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        ase.io.write(tmp, images, format="extxyz" if path.suffix in (".xyz", ".extxyz") else None)
 
 
 def from_pymatgen(structure) -> Atoms:

@@ -9,7 +9,6 @@ of r0; each ``radial_coeffs`` row holds ``radial_basis_size`` Chebyshev coeffici
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError
+from .atomic import atomic_write
 
 SCALING_MAPS = ("K", "L", "LK")
 
@@ -25,7 +25,6 @@ def _FLOAT(value: float) -> str:  # noqa: N802 - used like a format function
     """The authors' 15-digit scientific notation, or 16 digits where 15 would not read back bit-exactly."""
     text = f"{value:.15e}"
     return text if float(text) == value else f"{value:.16e}"
-
 
 
 @dataclass
@@ -287,15 +286,5 @@ def format_mtp(mtp: MtpFile) -> str:
 
 def write_mtp(mtp: MtpFile, path: str | Path) -> None:
     """Write a model atomically (temporary file + rename), so a killed writer never leaves half a file."""
-    atomic_write_text(Path(path), format_mtp(mtp))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = format_mtp(mtp)
+    atomic_write(path, lambda fh: fh.write(text))

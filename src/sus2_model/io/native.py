@@ -1,21 +1,26 @@
 """The native model file (``.pt``): parameters, tables, species, tasks and provenance metadata.
 
 Written with ``torch.save`` from plain containers and tensors only and read with ``torch.load(weights_only=True)``,
-so loading never unpickles arbitrary objects.  Writes are atomic (temporary file + rename).
+so loading never unpickles arbitrary objects.  Writes are atomic (temporary file + rename).  :func:`model_hash`
+identifies a model by its content alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import FileFormatError
+from .atomic import atomic_write
 from .mtp import MtpFile
+
+if TYPE_CHECKING:  # the model module imports this package: no import at run time
+    from ..model import Sus2Potential
 
 FORMAT = "sus2-native"
 VERSION = 1
@@ -26,15 +31,21 @@ _SCALARS = ("species_count", "L", "scaling_map", "min_dist", "max_dist", "radial
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`~sus2_model.io.atomic.atomic_write`: temporary file, fsync, rename."""
+    atomic_write(path, lambda fh: torch.save(obj, fh), mode="wb")
+
+
+def load_record(path: str | Path, kind: str, unreadable: str, foreign: str) -> dict[str, Any]:
+    """The dict :func:`atomic_torch_save` wrote to ``path``, loaded with ``weights_only=True`` (never unpickling
+    arbitrary objects).  :class:`FileFormatError` with the message ``unreadable`` (and torch's reason) when it does
+    not load, with ``foreign`` when it is no dict of format ``kind``."""
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        raise FileFormatError(path, None, f"{unreadable}: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != kind:
+        raise FileFormatError(path, None, foreign)
+    return record
 
 
 def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -65,12 +76,7 @@ def save_native(model, path: str | Path, metadata: dict[str, Any] | None = None)
 
 def read_native(path: str | Path) -> dict[str, Any]:
     """The raw record of a native file (checked), loaded with ``weights_only=True``."""
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise FileFormatError(path, None, f"not a readable SUS2 model file: {exc}") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise FileFormatError(path, None, f"not a {FORMAT} file")
+    record = load_record(path, FORMAT, "not a readable SUS2 model file", f"not a {FORMAT} file")
     if record.get("version", 0) > VERSION:
         raise FileFormatError(path, None, f"written by a newer sus2 (format version {record['version']})")
     return record
@@ -98,3 +104,25 @@ def model_from_record(record: dict[str, Any]):
             model.moment_coeffs.copy_(record["moment_coeffs"])
     model.metadata = record["metadata"]
     return model
+
+
+def model_hash(model: Sus2Potential) -> str:
+    """SHA-256 (hex) of a :class:`Sus2Potential`'s content: species, task names, hyperparameters, contraction tables
+    and every parameter and buffer, as little-endian float64 bytes in a fixed (sorted) order.
+
+    Metadata, paths, times and the device are not content (a float32 model hashes as its values widened to
+    float64): a model and its :func:`save_native` copy, or two identical training runs in different folders, have
+    the same hash; any changed coefficient changes it."""
+    h = hashlib.sha256()
+    header = {"species": model.species, "tasks": list(model.tasks), "r_cut": model.r_cut,
+              "radial_basis_size": model.radial_basis_size, "species_count": model.species_count,
+              "hyper": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in model.hyper.items()}}
+    h.update(json.dumps(header, sort_keys=True).encode())
+    mtp = model.to_mtp()
+    arrays = {f"table.{name}": getattr(mtp, name) for name in ("alpha_index_basic", "alpha_index_times",
+                                                                "alpha_moment_mapping")}
+    arrays |= {name: t.detach().cpu().double().numpy() for name, t in model.state_dict().items()}
+    for name in sorted(arrays):
+        value = (np.asarray(arrays[name], dtype=np.float64) + 0.0).astype("<f8")  # -0.0 -> 0.0, as records add 0.0
+        h.update(f"{name}{list(value.shape)}".encode() + value.tobytes())
+    return h.hexdigest()

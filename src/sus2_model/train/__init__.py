@@ -1,4 +1,6 @@
-"""Training: closed-form linear refits and (in later modules) gradient-based training."""
+"""Training: data (:mod:`.data`), initialisation from it (:mod:`.initialise`), closed-form linear refits
+(:mod:`.linear`), the gradient-based loop (:mod:`.trainer`), its checkpoints (:mod:`.checkpoints`) and outputs
+(:mod:`.export`)."""
 
 from .linear import fit_linear
 

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import voigt_6_to_full_3x3_stress
 
 from ..model import Sus2Potential
 from ..neighbors import Batch, build_batch
@@ -45,7 +46,7 @@ def make_minibatch(images: Sequence[Atoms], model: Sus2Potential, task_index: di
         results = atoms.calc.results
         if "stress" in results and atoms.pbc.all():
             s = np.asarray(results["stress"], dtype=float)
-            full = s if s.shape == (3, 3) else np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+            full = s if s.shape == (3, 3) else voigt_6_to_full_3x3_stress(s)
             virial[k], has[k] = full * atoms.get_volume() / len(atoms), 1.0
     forces = np.concatenate([a.calc.results.get("forces", np.zeros((len(a), 3))) for a in images])
     t = lambda x: torch.as_tensor(np.asarray(x, dtype=float))  # noqa: E731

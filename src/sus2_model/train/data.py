@@ -1,4 +1,5 @@
-"""Training data: label checks that name the bad structure, a canonical dataset hash, statistics for initialisation."""
+"""Training data: reading the configured datasets, label checks that name the bad structure, a canonical dataset
+hash, statistics for initialisation."""
 
 from __future__ import annotations
 
@@ -8,13 +9,42 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
-from vesin import NeighborList
 
 from ..errors import StructureError
+from ..io import read_structures
+from ..neighbors import neighbour_pairs
+from .config import ConfigError, DatasetEntry, TrainConfig
 
 
 def _name(atoms: Atoms, index: int) -> str:
     return atoms.info.get("source", f"structure {index}")
+
+
+def load_datasets(config: TrainConfig, species: list[str] | None = None) -> tuple[list[Atoms], list[Atoms]]:
+    """Read and check the train/valid data; each structure carries ``info['task']`` and ``info['weight']``."""
+    known = set(config.tasks)
+
+    def read(entries: list[DatasetEntry]) -> list[Atoms]:
+        images = []
+        for entry in entries:
+            if entry.task is not None and entry.task not in known:
+                raise ConfigError(f"{entry.path}: unknown task name {entry.task!r}")
+            part = read_structures(entry.path, species=entry.species or species)
+            for atoms in part:
+                atoms.info["task"], atoms.info["weight"] = entry.task, float(entry.weight)
+            images += part
+        return images
+
+    train, valid = read(config.train), read(config.valid)
+    need_forces = config.force_weight > 0
+    check_labels(train, need_forces)
+    check_labels(valid, need_forces)
+    if not valid and config.valid_fraction > 0 and len(train) >= 5:
+        order = np.random.default_rng(config.seed).permutation(len(train))
+        n_valid = max(1, int(round(config.valid_fraction * len(train))))
+        valid = [train[i] for i in order[:n_valid]]
+        train = [train[i] for i in order[n_valid:]]
+    return train, valid
 
 
 def structure_subset(images: Sequence[Atoms], atoms: int, seed: int) -> list[Atoms]:
@@ -91,14 +121,13 @@ def reference_energies(images: Sequence[Atoms], species: Sequence[str]) -> np.nd
 
 def nearest_neighbour_stats(images: Sequence[Atoms], species: Sequence[str], cutoff: float
                             ) -> dict[tuple[int, int], tuple[float, float, float]]:
-    """For each species pair (i, j): (median, spread, minimum) of the distance from an i atom to its nearest j."""
+    """For each species pair (i, j): (median, spread, minimum) of the distance from an i atom to its nearest j
+    within ``cutoff``, with the neighbour list the model uses (periodic images only in periodic directions)."""
     index = {s: i for i, s in enumerate(species)}
     found: dict[tuple[int, int], list[float]] = {}
-    for atoms in images:
+    for k, atoms in enumerate(images):
         types = np.array([index[s] for s in atoms.get_chemical_symbols()])
-        box = atoms.cell.array if atoms.pbc.all() else np.eye(3) * (np.ptp(atoms.positions, 0).max() + 2 * cutoff + 1)
-        i, j, d = NeighborList(cutoff=cutoff, full_list=True).compute(
-            atoms.positions, box, bool(atoms.pbc.all()), quantities="ijd")
+        i, j, _, d = neighbour_pairs(atoms, cutoff, _name(atoms, k))
         for a in range(len(species)):
             for b in range(len(species)):
                 sel = (types[i] == a) & (types[j] == b)

@@ -1,147 +1,31 @@
-"""The training loop: L-BFGS (like the authors' BFGS) or Adam/AdamW, closed-form linear refits, EMA, early stopping,
-atomic checkpoints with resume, metrics CSV, plots, and export to the native and the authors' ``.mtp`` formats."""
+"""The training loop: L-BFGS (like the authors' BFGS) or Adam/AdamW, closed-form linear refits, EMA, early stopping
+and resume from checkpoints.  Initialisation from the data lives in :mod:`.initialise`, checkpoint files in
+:mod:`.checkpoints`, the outputs of a run in :mod:`.export`."""
 
 from __future__ import annotations
 
 import copy
-import csv
-import json
-import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from ase import Atoms
 
 from .. import __version__
-from ..io import read_structures, write_mtp
-from ..io.native import atomic_torch_save, model_from_record, model_record, save_native
+from ..io.native import model_from_record, model_hash, model_record
 from ..model import Sus2Potential
-from ..neighbors import build_batch
-from ..predict import error_metrics, load_model, predict, resolve_dtype
-from ..templates import untrained_mtp
+from ..predict import resolve_dtype
 from . import distributed
 from .batches import Minibatch, loss_sums, loss_terms, make_minibatch, split_minibatches
+from .checkpoints import TrainState, read_checkpoint, write_checkpoint
 from .config import ConfigError, TrainConfig
-from .data import (check_labels, dataset_hash, nearest_neighbour_stats, reference_energies, species_of,
-                   structure_subset)
+from .data import dataset_hash, load_datasets, structure_subset
+from .export import export_run, write_metrics_csv
+from .initialise import init_task_shifts, initial_model
 from .linear import MAX_FORCE_ATOMS, fit_linear
-
-
-def load_datasets(config: TrainConfig, species: list[str] | None = None) -> tuple[list[Atoms], list[Atoms]]:
-    """Read and check the train/valid data; each structure carries ``info['task']`` and ``info['weight']``."""
-    known = set(config.tasks)
-
-    def read(entries):
-        images = []
-        for entry in entries:
-            if entry.task is not None and entry.task not in known:
-                raise ConfigError(f"{entry.path}: unknown task name {entry.task!r}")
-            part = read_structures(entry.path, species=entry.species or species)
-            for atoms in part:
-                atoms.info["task"], atoms.info["weight"] = entry.task, float(entry.weight)
-            images += part
-        return images
-
-    train, valid = read(config.train), read(config.valid)
-    need_forces = config.force_weight > 0
-    check_labels(train, need_forces)
-    check_labels(valid, need_forces)
-    if not valid and config.valid_fraction > 0 and len(train) >= 5:
-        order = np.random.default_rng(config.seed).permutation(len(train))
-        n_valid = max(1, int(round(config.valid_fraction * len(train))))
-        valid = [train[i] for i in order[:n_valid]]
-        train = [train[i] for i in order[n_valid:]]
-    return train, valid
-
-
-def initial_model(config: TrainConfig, train: list[Atoms]) -> Sus2Potential:
-    """A fresh model whose scaling and shifts are initialised from the data, or the model to fine-tune."""
-    if config.init_model:
-        model = load_model(config.init_model)
-    else:
-        species = species_of(train)
-        mtp = untrained_mtp(len(species), config.max_rank, config.n_radial, config.max_level,
-                            config.radial_basis_size, min_dist=0.0, max_dist=config.cutoff,
-                            scaling_map=config.scaling_map, seed=config.seed)
-        model = Sus2Potential(mtp, species)
-        init_scaling_from_data(model, train)
-        with torch.no_grad():
-            model.shift.copy_(torch.as_tensor(reference_energies(train, species)) - 1.0)
-        normalise_descriptors(model, train)
-    missing = sorted(set(species_of(train)) - set(model.species))
-    if missing:
-        raise ConfigError(f"training data holds elements {missing} that the model to fine-tune lacks")
-    for name in config.tasks:
-        model.add_task(name)
-    return model
-
-
-def init_scaling_from_data(model: Sus2Potential, images: list[Atoms]) -> None:
-    """Per-pair universal scaling from nearest-neighbour distances: r0 at the typical nearest-neighbour distance,
-    alpha so that the cutoff range maps onto tanh's useful range, channels of increasing stiffness."""
-    stats = nearest_neighbour_stats(images, model.species, model.r_cut)
-    c = model.species_count
-    typical = float(np.median([s[0] for s in stats.values()])) if stats else 0.5 * model.r_cut
-    with torch.no_grad():
-        for a in range(c):
-            for b in range(c):
-                median, spread, shortest = stats.get((a, b), stats.get((b, a), (typical, 0.2, typical)))
-                r0 = 0.5 * (median + shortest)
-                span = max(model.r_cut - r0, 4.0 * spread, 0.5)
-                for k in range(model.n_channels):
-                    model.r0[k, a, b] = r0
-                    model.alpha[k, a, b] = (2.0 + 2.0 * k) / span
-        model.hyper["min_dist"] = float(min((s[2] for s in stats.values()), default=0.0))
-
-
-def normalise_descriptors(model: Sus2Potential, images: list[Atoms], max_atoms: int = 4000) -> None:
-    """Set the descriptor multipliers to 1/std of each scalar descriptor over (a sample of) the training atoms."""
-    order = np.random.default_rng(0).permutation(len(images))
-    sample, atoms = [], 0
-    for i in order:
-        sample.append(images[i])
-        atoms += len(images[i])
-        if atoms >= max_atoms:
-            break
-    with torch.no_grad():
-        b = model.descriptors(build_batch(sample, model.r_cut, model.species_index)).double()
-    model.set_moment_scale(1.0 / (b.std(dim=0) + 1e-12 * b.abs().max() + 1e-300))
-
-
-def init_task_shifts(model: Sus2Potential, images: list[Atoms]) -> None:
-    """Start each task's per-species shift at its mean residual from the shared surface (composition fit)."""
-    if not model.tasks:
-        return
-    preds = predict(model, images, batch_size=64, stress=False)
-    for name in model.tasks:
-        mine = [(a, p) for a, p in zip(images, preds) if a.info.get("task") == name]
-        if not mine:
-            continue
-        residual = [(a, a.get_potential_energy() - p.energy) for a, p in mine]
-        present = [s for s in model.species if any(s in a.get_chemical_symbols() for a, _ in residual)]
-        counts = np.array([[a.get_chemical_symbols().count(s) for s in present] for a, _ in residual], dtype=float)
-        offsets = np.linalg.lstsq(counts, np.array([r for _, r in residual]), rcond=None)[0]
-        with torch.no_grad():
-            for symbol, offset in zip(present, offsets):
-                model.task_shift[model.tasks.index(name), model.species.index(symbol)] = float(offset)
-
-
-@dataclass
-class TrainState:
-    """What a checkpoint holds besides the model and the optimiser."""
-
-    epoch: int = 0
-    elapsed: float = 0.0
-    best_loss: float = float("inf")
-    bad_epochs: int = 0
-    fit_seconds_per_atom: float = 0.0  # cost of the closed-form fit, to keep time for the final refit
-    stopped: str = ""  # why the loop ended early, if it did
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Trainer:
@@ -157,7 +41,7 @@ class Trainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.checkpoint_path = self.out / "checkpoint.pt"
-        checkpoint = read_native_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.exists() else None
+        checkpoint = read_checkpoint(self.checkpoint_path) if resume and self.checkpoint_path.exists() else None
         self.train_images, self.valid_images = load_datasets(config)
         self.fit_images = structure_subset(self.train_images, config.subset_atoms, config.seed + 1)
         self.dataset_hash = dataset_hash(self.train_images + self.valid_images)
@@ -208,7 +92,7 @@ class Trainer:
         cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
-    def _scheduler(self):
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
         if self.config.optimizer == "lbfgs" or self.config.schedule == "none":
             return None
         if self.config.schedule == "cosine":
@@ -230,7 +114,7 @@ class Trainer:
             loss = loss + share * c.task_l2 * penalty
         return loss
 
-    def _full_loss_closure(self):
+    def _full_loss_closure(self) -> Callable[[], torch.Tensor]:
         if self._full_batches is None:
             size = min(self.config.batch_size * 4, -(-len(self.fit_images) // self.world))  # >= one batch per rank
             self._full_batches = self._batches(self.fit_images, size, np.random.default_rng(1))
@@ -243,19 +127,19 @@ class Trainer:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         last: dict[str, Any] = {}  # L-BFGS re-evaluates the point it stopped at whenever a step starts: reuse it
 
-        def closure():
+        def closure() -> torch.Tensor:
             point = torch.cat([p.detach().reshape(-1) for p in params])
             if "point" in last and torch.equal(point, last["point"]):
                 for p, g in zip(params, last["grads"]):
                     p.grad = None if g is None else g.clone()
                 return last["loss"].clone()
             self.optimizer.zero_grad()
-            value = 0.0
+            rows = []  # each minibatch's gradient and loss, summed in batch order by every rank alike
             for mb in mine:
                 loss = self._loss(mb, norms, share=1.0 / n_batches)
                 loss.backward()
-                value += float(loss.detach())
-            result = torch.tensor(distributed.average_gradients(self.model, value))
+                rows.append(distributed.take_batch(params, loss))
+            result = torch.tensor(distributed.sum_batches(params, rows, n_batches))
             last.update(point=point, loss=result.clone(),
                         grads=[None if p.grad is None else p.grad.detach().clone() for p in params])
             return result
@@ -301,7 +185,7 @@ class Trainer:
             if self.state.epoch % c.checkpoint_every == 0:
                 self.checkpoint()
                 if self.rank == 0:
-                    _write_csv(self.out / "metrics.csv", self.state.history)
+                    write_metrics_csv(self.out / "metrics.csv", self.state.history)
             if self._stalled(closure is not None):
                 break
         bar(None)
@@ -364,7 +248,8 @@ class Trainer:
         de, df, loss, n = [], [], 0.0, 0
         for mb in batches:
             terms, out = loss_terms(model, mb, True, False, create_graph=False)
-            loss += float((c.energy_weight * terms["energy"] + c.force_weight * terms["forces"]).detach()) * len(mb.images)
+            weighted = c.energy_weight * terms["energy"] + c.force_weight * terms["forces"]
+            loss += float(weighted.detach()) * len(mb.images)
             n += len(mb.images)
             de.append(((out["energy"] - mb.energy) / mb.n_atoms).detach().cpu().numpy())
             df.append((out["forces"] - mb.forces).detach().cpu().numpy().ravel())
@@ -377,17 +262,14 @@ class Trainer:
         """Provenance stored with the model."""
         return {"sus2_version": __version__, "torch_version": torch.__version__, "python": platform.python_version(),
                 "dataset_hash": self.dataset_hash, "n_train": len(self.train_images), "n_valid": len(self.valid_images),
-                "config": self.config.to_dict(), "epochs": self.state.epoch, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "config": self.config.to_dict(), "epochs": self.state.epoch,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def checkpoint(self) -> None:
         """Write the checkpoint atomically (rank 0 only)."""
-        if self.rank != 0:
-            return
-        atomic_torch_save({
-            "format": "sus2-checkpoint", "model": model_record(self.model), "best": self.best,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "state": self.state.__dict__, "dataset_hash": self.dataset_hash}, self.checkpoint_path)
+        if self.rank == 0:
+            write_checkpoint(self.checkpoint_path, self.model, self.best, self.optimizer, self.scheduler, self.state,
+                             self.dataset_hash)
 
     def best_model(self) -> Sus2Potential:
         """The model ``finish`` exports: the best one so far (after the final refit, if there was one)."""
@@ -400,31 +282,12 @@ class Trainer:
         best.metadata = self.metadata()
         report: dict[str, Any] = {"parameters": best.parameter_count(), "epochs": self.state.epoch,
                                   "seconds": round(self.state.elapsed, 1), "dataset_hash": self.dataset_hash,
-                                  "stopped": self.state.stopped or "epochs",
+                                  "model_hash": model_hash(best), "stopped": self.state.stopped or "epochs",
                                   "final_refit": validated is not None}
-        validated = validated or best
         if self.rank != 0:
             return report
-        save_native(best, self.out / "model.pt", best.metadata)
-        write_mtp(best.to_mtp(), self.out / "model.mtp")
-        for task in best.tasks:
-            write_mtp(best.to_mtp(task), self.out / f"model_{task}.mtp")
-        _write_csv(self.out / "metrics.csv", self.state.history)
-        evaluation = self.valid_images or self.train_images
-        by_task: dict[str | None, list[Atoms]] = {}
-        for atoms in evaluation:
-            by_task.setdefault(atoms.info.get("task"), []).append(atoms)
-        for task, images in by_task.items():
-            preds = predict(validated, images, batch_size=32, dtype=self.dtype, task=task)
-            report[f"valid_{task or 'shared'}"] = error_metrics(images, preds)
-            from .plots import parity_plot
-
-            parity_plot(images, preds, self.out / f"parity_{task or 'shared'}.png", title=f"validation ({task or 'shared'})")
-        from .plots import learning_curve
-
-        learning_curve(self.state.history, self.out / "learning_curve.png")
-        (self.out / "report.json").write_text(json.dumps(report, indent=2))
-        return report
+        return export_run(self.out, best, validated if validated is not None else best,
+                          self.valid_images or self.train_images, self.state.history, report, self.dtype)
 
 
 def _fit_atoms(images: list[Atoms]) -> int:
@@ -432,31 +295,7 @@ def _fit_atoms(images: list[Atoms]) -> int:
     return min(sum(len(a) for a in images), MAX_FORCE_ATOMS)
 
 
-def read_native_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a training checkpoint with ``weights_only=True``."""
-    from ..errors import FileFormatError
-
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise FileFormatError(path, None, f"unreadable checkpoint: {exc}") from None
-    if not isinstance(record, dict) or record.get("format") != "sus2-checkpoint":
-        raise FileFormatError(path, None, "not a sus2 training checkpoint")
-    return record
-
-
-def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
-    if not history:
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
-
-
-def _progress(enabled: bool, total: int, done: int):
+def _progress(enabled: bool, total: int, done: int) -> Callable[[dict[str, float] | None], None]:
     """A rich progress bar with live metrics; returns an update function (``None`` closes it)."""
     if not enabled:
         return lambda row: None
@@ -467,12 +306,13 @@ def _progress(enabled: bool, total: int, done: int):
     task = bar.add_task("train", total=total, completed=done, metrics="")
     bar.start()
 
-    def update(row):
+    def update(row: dict[str, float] | None) -> None:
         if row is None:
             bar.stop()
             return
-        bar.update(task, completed=row["epoch"], metrics=f"loss {row['train_loss']:.3e}  E {row['valid_energy_mae_mev_atom']:.2f} "
-                                                          f"meV/at  F {row['valid_force_mae_ev_a']:.4f} eV/Å")
+        bar.update(task, completed=row["epoch"],
+                   metrics=f"loss {row['train_loss']:.3e}  E {row['valid_energy_mae_mev_atom']:.2f} meV/at  "
+                           f"F {row['valid_force_mae_ev_a']:.4f} eV/Å")
 
     return update
 

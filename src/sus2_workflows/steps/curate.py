@@ -12,6 +12,8 @@ from ase import Atoms
 from sus2_model.io import read_structures
 from sus2_model.train.data import check_labels, dataset_hash, reference_energies, species_of, structure_hash
 
+from ..spec import CurationSpec
+
 
 def deduplicate(images: Sequence[Atoms]) -> list[Atoms]:
     """Drop structures whose canonical hash (geometry and labels) was seen before."""
@@ -24,14 +26,15 @@ def deduplicate(images: Sequence[Atoms]) -> list[Atoms]:
     return unique
 
 
-def drop_outliers(images: Sequence[Atoms], max_force: float = 50.0, max_energy_per_atom: float = 1e3) -> list[Atoms]:
-    """Drop labelled structures with absurd forces (eV/Å) or energies (eV/atom): failed or unconverged DFT."""
+def drop_outliers(images: Sequence[Atoms], caps: CurationSpec) -> list[Atoms]:
+    """Drop labelled structures with forces (eV/Å) or energies (eV/atom) beyond ``caps``: failed or unconverged
+    DFT."""
     kept = []
     for atoms in images:
         results = atoms.calc.results if atoms.calc is not None else {}
-        if "forces" in results and np.abs(results["forces"]).max(initial=0) > max_force:
+        if "forces" in results and np.abs(results["forces"]).max(initial=0) > caps.max_force:
             continue
-        if "energy" in results and abs(results["energy"]) / len(atoms) > max_energy_per_atom:
+        if "energy" in results and abs(results["energy"]) / len(atoms) > caps.max_energy_per_atom:
             continue
         kept.append(atoms)
     return kept
@@ -69,18 +72,18 @@ class CuratedTask:
         return dataset_hash(self.train + self.test)
 
 
-def curate_dataset(path: str, task: str, species: Sequence[str] | None = None, max_force: float = 50.0,
-                   max_energy_per_atom: float = 1e3, test_fraction: float = 0.1, seed: int = 0) -> CuratedTask:
+def curate_dataset(path: str, task: str, species: Sequence[str] | None = None,
+                   curation: CurationSpec = CurationSpec(), seed: int = 0) -> CuratedTask:
     """Read ``path`` (extxyz, .cfg, ASE db, mlearn JSON, ...), check every label (errors name the structure),
-    deduplicate, drop outliers and split off a test set."""
+    deduplicate, drop outliers beyond ``curation``'s caps and split off its test fraction."""
     images = read_structures(path, species=species)
     check_labels(images)
     unique = deduplicate(images)
-    kept = drop_outliers(unique, max_force, max_energy_per_atom)
+    kept = drop_outliers(unique, curation)
     for atoms in kept:
         atoms.info["task"] = task
     order = np.random.default_rng(seed).permutation(len(kept))
-    n_test = int(round(test_fraction * len(kept))) if len(kept) >= 5 else 0
+    n_test = int(round(curation.test_fraction * len(kept))) if len(kept) >= 5 else 0
     test = [kept[i] for i in sorted(order[:n_test])]
     train = [kept[i] for i in sorted(order[n_test:])]
     return CuratedTask(task, str(path), train, test, len(images), len(images) - len(unique), len(unique) - len(kept),

@@ -1,7 +1,9 @@
 """Labelling structures with reference energies, forces and stresses (a ``Labeler`` computes DFT labels).
 
-Labelers: :class:`QuantumEspressoLabeler` (pw.x through ASE, for local runs), :class:`AseLabeler` (any ASE calculator
-named by module and class, e.g. EMT in tests).  On clusters, VASP runs through atomate2's own makers instead.
+In-process labelers (``in_process = True``) give a calculator: :class:`QuantumEspressoLabeler` (pw.x through ASE,
+for local runs) and :class:`AseLabeler` (any ASE calculator named by module and class, e.g. EMT in tests).
+Engine-run labelers (``in_process = False``, :class:`ExternalLabeler`, e.g. VASP through atomate2) give a jobflow
+Maker whose jobs the engine schedules, and turn each job's output into a labelled structure.
 A failed calculation is recorded with the structure's name and the error; the others are still labelled.
 """
 
@@ -21,15 +23,26 @@ from ..errors import LabelingError
 
 
 class Labeler(Protocol):
-    """Something that makes a calculator for reference labels, with settings recorded as provenance."""
+    """Something that computes reference labels, with settings recorded as provenance."""
 
     name: str
+    in_process: bool  # True: ``calculator`` labels here; False: the engine runs the labeler's jobs
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the labels (method, code, cutoffs, k-points, pseudopotentials)."""
 
     def calculator(self, workdir: Path) -> Calculator:
-        """A calculator that runs in ``workdir``."""
+        """A calculator that runs in ``workdir`` (in-process labelers)."""
+
+
+class ExternalLabeler(Labeler, Protocol):
+    """A labeler whose calculations run as jobs of the workflow engine, never inside the campaign's process."""
+
+    def job(self, atoms: Atoms) -> Any:
+        """A jobflow job that computes the labels of ``atoms`` (e.g. an atomate2 ``StaticMaker`` job)."""
+
+    def labels_from_output(self, output: Any, source: str) -> Atoms:
+        """The labelled structure from one job's output; raises :class:`LabelingError` naming ``source``."""
 
 
 @dataclass
@@ -40,6 +53,7 @@ class AseLabeler:
     callable: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     name: str = "ase"
+    in_process: bool = True
 
     def settings(self) -> dict[str, Any]:
         return {"calculator": f"{self.module}.{self.callable}", "kwargs": dict(self.kwargs)}
@@ -50,16 +64,18 @@ class AseLabeler:
 
 @dataclass
 class QuantumEspressoLabeler:
-    """Quantum ESPRESSO ``pw.x`` SCF with forces and stress (plane-wave cutoff in Ry, k-spacing in 1/Å)."""
+    """Quantum ESPRESSO ``pw.x`` SCF with forces and stress (plane-wave cutoff in Ry, k-spacing in 1/Å); built from
+    a campaign spec's ``labeler`` section by :func:`sus2_workflows.labelers.make_labeler`, which holds the defaults."""
 
     pseudopotentials: dict[str, str]
-    ecutwfc: float = 30.0
-    kspacing: float = 0.25
-    smearing: str | None = None
-    degauss: float = 0.02
-    pseudo_dir: str = "/usr/share/espresso/pseudo"
-    command: str = "pw.x"
+    ecutwfc: float
+    kspacing: float
+    smearing: str | None
+    degauss: float
+    pseudo_dir: str
+    command: str
     name: str = "quantum_espresso"
+    in_process: bool = True
 
     def settings(self) -> dict[str, Any]:
         return {"code": "pw.x", "functional": "from pseudopotentials", "pseudopotentials": dict(self.pseudopotentials),

@@ -9,18 +9,18 @@ from ase import Atoms
 
 from sus2_model import Sus2Potential
 from sus2_model.io import write_structures
-from sus2_model.predict import error_metrics, predict
+from sus2_model.io.native import model_hash
+from sus2_model.predict import error_metrics, load_model, predict
 from sus2_model.train.config import load_config
 from sus2_model.train.trainer import train
-
-from ..cache import file_sha256
 
 
 def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | Path, task: str | None = None,
                 other_tasks: dict[str, tuple[Sequence[Atoms], float]] | None = None) -> dict[str, Any]:
     """Train on ``images`` (as ``task``; None: single domain) plus ``other_tasks`` {name: (images, weight)} in
-    ``out``; returns model path, hash, metrics, parameter count and the config used.  Without a ``device`` in
-    ``overrides`` it trains on the GPU where the job runs on one (e.g. a jobflow-remote GPU worker)."""
+    ``out``; returns model path, content hash, the trainer's data hash, validation metrics, parameter count and the
+    config used.  Without a ``device`` in ``overrides`` it trains on the GPU where the job runs on one (e.g. a
+    jobflow-remote GPU worker)."""
     import torch
 
     overrides = {"device": "cuda" if torch.cuda.is_available() else "cpu", **overrides}
@@ -34,9 +34,10 @@ def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | P
     config = load_config(None, train=entries, **overrides)
     report = train(config, out / "run", progress=False)
     path = out / "run" / "model.pt"
-    return {"model_path": str(path), "model_hash": file_sha256(path), "dataset_hash": report["dataset_hash"],
+    return {"model_path": str(path), "model_hash": model_hash(load_model(path)),
+            "training_data_hash": report["dataset_hash"],
             "training_config": config.to_dict(), "metrics": {k: v for k, v in report.items() if k.startswith("valid")},
-            "parameters": report["parameters"], "task": task}
+            "parameters": report["parameters"]}
 
 
 def held_out_errors(model: Sus2Potential, images: Sequence[Atoms], task: str | None = None) -> dict[str, float]:

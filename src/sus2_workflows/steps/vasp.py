@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..errors import LabelingError
 
@@ -21,6 +22,7 @@ class VaspLabeler:
     incar: dict[str, Any] = field(default_factory=dict)  # user_incar_settings
     kpoints: dict[str, Any] = field(default_factory=dict)  # user_kpoints_settings, e.g. {"reciprocal_density": 100}
     name: str = "vasp"
+    in_process: bool = False
 
     def settings(self) -> dict[str, Any]:
         from importlib.metadata import version
@@ -39,6 +41,18 @@ class VaspLabeler:
 
         generator = StaticSetGenerator(user_incar_settings=dict(self.incar), user_kpoints_settings=dict(self.kpoints))
         return StaticMaker(name="sus2 vasp static", input_set_generator=generator)
+
+    def job(self, atoms: Atoms) -> Any:
+        """atomate2's ``StaticMaker`` job for ``atoms``."""
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return self.maker().make(AseAtomsAdaptor.get_structure(atoms))
+
+    def labels_from_output(self, output: Any, source: str) -> Atoms:
+        """The labelled structure from a ``StaticMaker`` job's task document (None: the job failed)."""
+        if output is None:
+            raise LabelingError(f"{source}: the VASP job failed (see its job output)")
+        return atoms_from_task_document(output, source)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -62,8 +76,7 @@ def atoms_from_task_document(task: Any, source: str) -> Atoms:
     labels: dict[str, Any] = {"energy": float(energy), "forces": np.asarray(_get(output, "forces"), dtype=float)}
     stress = _get(output, "stress")
     if stress is not None:
-        full = -0.1 * units.GPa * np.asarray(stress, dtype=float)
-        labels["stress"] = full[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        labels["stress"] = full_3x3_to_voigt_6_stress(-0.1 * units.GPa * np.asarray(stress, dtype=float))
     atoms.calc = SinglePointCalculator(atoms, **labels)
     atoms.info.update({"source": source, "labeler": "vasp"})
     return atoms

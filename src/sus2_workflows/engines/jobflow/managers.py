@@ -1,4 +1,4 @@
-"""Where a campaign flow runs: in this process (jobflow ``run_locally``), on FireWorks (an embedded LaunchPad
+"""jobflow managers of a campaign flow: in this process (jobflow ``run_locally``), on FireWorks (an embedded LaunchPad
 persisted by mongomock-persistence, or a real one from a LaunchPad file), or on jobflow-remote (submission only)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from jobflow import Flow, JobStore
 
-from .errors import Sus2WorkflowError
+from ...errors import Sus2WorkflowError
 
 
 def run_local(flow: Flow, store: JobStore, folder: Path) -> Any:
@@ -74,7 +74,7 @@ def submit_jobflow_remote(flow: Flow, project: str, worker: str, gpu_worker: str
     """Submit to a jobflow-remote project: training jobs go to ``gpu_worker``, all others to ``worker``."""
     from jobflow_remote import submit_flow
 
-    from .jobflow.remote import route_training_to_gpu
+    from .remote import route_training_to_gpu
 
     if gpu_worker:
         route_training_to_gpu(flow, gpu_worker)

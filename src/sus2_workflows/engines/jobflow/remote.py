@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from jobflow import Flow
 
-from ..errors import Sus2WorkflowError
-from .jobs import train_sus2
+from ...errors import Sus2WorkflowError
+from .makers import TrainSus2Maker
 
 
 def route_training_to_gpu(flow: Flow, gpu_worker: str, resources: dict[str, Any] | None = None,
@@ -19,7 +19,7 @@ def route_training_to_gpu(flow: Flow, gpu_worker: str, resources: dict[str, Any]
     jobflow-remote's ``set_run_config``; other jobs stay on the worker given at submission."""
     from jobflow_remote import set_run_config
 
-    return set_run_config(flow, function_filter=train_sus2, worker=gpu_worker, resources=resources or {},
+    return set_run_config(flow, function_filter=TrainSus2Maker.make, worker=gpu_worker, resources=resources or {},
                           exec_config=exec_config, dynamic=True)
 
 

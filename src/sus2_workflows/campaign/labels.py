@@ -1,0 +1,126 @@
+"""Campaign stage for reference labels: which structures still need a calculation (each label is cached by structure
+and labeler settings), computing them in process or collecting the engine's job outputs, and merging the new labels
+into the campaign's dataset under the spec's curation caps.  A failed calculation is recorded against its structure
+(and retried on the next run); the other labels go on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ase import Atoms
+
+from sus2_model.train.data import dataset_hash, structure_hash
+
+from ..documents import DatasetDocument, DbsDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
+from ..errors import LabelingError
+from ..hashing import content_key
+from ..spec import CurationSpec
+from ..steps.curate import deduplicate, drop_outliers
+from ..steps.label import ExternalLabeler, Labeler, label_structures
+from .cache import Workspace
+
+
+@dataclass
+class LabelPlan:
+    """Every structure's label key in input order, the labels found in the cache, the calculations still to run."""
+
+    keys: list[str] = field(default_factory=list)
+    cached: dict[str, Atoms] = field(default_factory=dict)
+    todo_keys: list[str] = field(default_factory=list)
+    todo: list[Atoms] = field(default_factory=list)
+
+
+@dataclass
+class LabelOutcome:
+    """Labels computed for a plan's ``todo`` (by key) and the calculations that failed (source, error)."""
+
+    labelled: dict[str, Atoms] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+def label_key(atoms: Atoms, labeler: Labeler) -> str:
+    """Cache key of one structure's labels: its content hash and everything that determines the labels."""
+    return content_key(structure_hash(atoms), content_key(labeler.settings()))
+
+
+def plan_labels(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace,
+                bridging: DbsDocument | None = None) -> LabelPlan:
+    """Split ``structures`` (and the domain-bridging set's) into cached labels and the calculations still to run."""
+    plan = LabelPlan()
+    for atoms in list(structures) + [atoms_from_dict(d) for d in (bridging.structures if bridging else [])]:
+        key = label_key(atoms, labeler)
+        plan.keys.append(key)
+        hit = ws.cache.get("label", key)
+        if hit is None:
+            plan.todo_keys.append(key)
+            plan.todo.append(atoms)
+        else:
+            plan.cached[key] = atoms_from_dict(hit)
+    return plan
+
+
+def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: dict[str, str] | None,
+            ws: Workspace) -> None:
+    """Cache one calculation's result the moment it exists (a killed run loses no finished label)."""
+    if labelled is None:
+        outcome.failed.append(failure)
+        ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
+    else:
+        outcome.labelled[key] = labelled
+        ws.cache.put("label", key, atoms_to_dict(labelled))
+
+
+def compute_labels(plan: LabelPlan, labeler: Labeler, ws: Workspace) -> LabelOutcome:
+    """Run the plan's calculations here, one folder each under the workspace's ``dft/``."""
+    if plan.todo and not labeler.in_process:
+        raise LabelingError(f"labeler {labeler.name!r} runs as workflow-engine jobs: use --engine local, fireworks "
+                            "or jobflow-remote")
+    outcome = LabelOutcome()
+    for key, atoms in zip(plan.todo_keys, plan.todo):
+        result = label_structures([atoms], labeler, ws.dft_dir(key))
+        _record(outcome, key, result.labelled[0] if result.labelled else None,
+                result.failed[0] if result.failed else None, ws)
+    return outcome
+
+
+def collect_labels(plan: LabelPlan, outputs: Mapping[str, Any], labeler: ExternalLabeler,
+                   ws: Workspace) -> LabelOutcome:
+    """Turn the outputs of the engine's labelling jobs, by label key (None or absent where a job failed), into the
+    labels of ``plan.todo``."""
+    outcome = LabelOutcome()
+    for key, atoms in zip(plan.todo_keys, plan.todo):
+        source = atoms.info.get("source", "")
+        try:
+            _record(outcome, key, labeler.labels_from_output(outputs.get(key), source), None, ws)
+        except LabelingError as exc:
+            _record(outcome, key, None, {"source": source, "error": str(exc)}, ws)
+    return outcome
+
+
+def merge_labels(plan: LabelPlan, outcome: LabelOutcome, labeler: Labeler, curation: CurationSpec, ws: Workspace,
+                 previous: DatasetDocument | None = None, bridging: DbsDocument | None = None) -> DatasetDocument:
+    """The campaign's dataset: ``previous`` plus the plan's labels in input order (cached or new alike, so a resumed
+    run gives the same dataset as an uninterrupted one), deduplicated, with labels beyond the spec's curation caps
+    dropped (failed or unconverged DFT)."""
+    labels = {**plan.cached, **outcome.labelled}
+    merged = [atoms_from_dict(d) for d in (previous.structures if previous else [])]
+    merged += [labels[k] for k in plan.keys if k in labels]
+    unique = deduplicate(merged)
+    kept = drop_outliers(unique, curation)
+    document = DatasetDocument(
+        dataset_hash=dataset_hash(kept), n_structures=len(kept), n_atoms=sum(len(a) for a in kept),
+        labeler=labeler.name, labeler_settings=labeler.settings(), failed=outcome.failed,
+        n_computed=len(outcome.labelled), n_dropped=len(unique) - len(kept),
+        structures=[atoms_to_dict(a) for a in kept],
+        provenance=Provenance(inputs={"previous_dataset": previous.dataset_hash if previous else None,
+                                      "dbs_hash": bridging.dbs_hash if bridging else None}))
+    ws.cache.put("dataset", document.dataset_hash, summary_of(document))
+    return document
+
+
+def label(structures: Sequence[Atoms], labeler: Labeler, curation: CurationSpec, ws: Workspace,
+          previous: DatasetDocument | None = None, bridging: DbsDocument | None = None) -> DatasetDocument:
+    """The whole label stage in one process: plan, compute, merge."""
+    plan = plan_labels(structures, labeler, ws, bridging)
+    return merge_labels(plan, compute_labels(plan, labeler, ws), labeler, curation, ws, previous, bridging)

@@ -1,0 +1,98 @@
+"""Campaign stages for the model: training (single task, or the campaign's task beside the imported ones with their
+spec weights; fine-tuning from a previous model; held-out metrics) and one active-learning iteration (explore with
+MD, grade, select) with the rule that ends the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from sus2_model import load_model
+from sus2_model.train.data import structure_hash
+
+from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDatasetDocument, DatasetDocument, \
+    ModelDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
+from ..hashing import content_key
+from ..spec import ActiveLearningSpec
+from ..steps.active import explore, select_uncertain
+from ..steps.label import Labeler
+from ..steps.train import held_out_errors, train_model
+from .cache import Workspace
+
+MD_STARTS = 2  # structures each iteration starts MD from
+SEED_SOURCE = "seed:"  # the ``info["source"]`` prefix of seed structures (see steps.seeds)
+
+
+def training_tasks(sources: CuratedDatasetDocument | None) -> dict[str, tuple[list[Atoms], float]]:
+    """The imported tasks trained beside the campaign's own labels: {task: (training structures, spec weight)}."""
+    tasks = sources.tasks if sources else []
+    return {t.task: ([atoms_from_dict(d) for d in t.train_structures], t.weight) for t in tasks}
+
+
+def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
+          sources: CuratedDatasetDocument | None = None, task: str | None = None,
+          init_model: ModelDocument | None = None) -> ModelDocument:
+    """Train on the campaign's dataset — as ``task`` beside the imported tasks of ``sources`` when there are any,
+    else single-domain — fine-tuning ``init_model`` when given; held-out errors on the imported test sets.
+    Cached by the content of everything that determines the model."""
+    others = training_tasks(sources)
+    task = task if others else None
+    settings = dict(training, **({"init_model": init_model.model_path} if init_model else {}))
+    key = content_key(dataset.dataset_hash, training, sources.dataset_hash if sources else None, task,
+                      init_model.model_hash if init_model else None)
+    hit = ws.cache.get("model", key)
+    if hit is not None and Path(hit["model_path"]).exists():
+        return ModelDocument.model_validate(hit)
+    info = train_model([atoms_from_dict(d) for d in dataset.structures], settings, ws.model_dir(key), task=task,
+                       other_tasks=others)
+    held_out = [t for t in (sources.tasks if sources else []) if t.test_structures]
+    trained = load_model(info["model_path"]) if held_out else None
+    tests = {t.task: held_out_errors(trained, [atoms_from_dict(d) for d in t.test_structures], t.task)
+             for t in held_out}
+    inputs = {"dataset_hash": dataset.dataset_hash, "source_dataset_hash": sources.dataset_hash if sources else None,
+              "init_model_hash": init_model.model_hash if init_model else None}
+    document = ModelDocument(**info, **inputs, task=task, test_metrics=tests, provenance=Provenance(inputs=inputs))
+    ws.cache.put("model", key, document.model_dump(mode="json"))
+    return document
+
+
+def md_starts(dataset: DatasetDocument) -> list[Atoms]:
+    """Where exploration starts: the first seed structures of the dataset (its first structures if none)."""
+    images = [atoms_from_dict(d) for d in dataset.structures]
+    return [a for a in images if a.info.get("source", "").startswith(SEED_SOURCE)][:MD_STARTS] or images[:MD_STARTS]
+
+
+def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
+    """Whether the loop runs iteration ``iteration`` (counting from 0): the spec's cap."""
+    return iteration < settings.iterations
+
+
+def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDocument, settings: ActiveLearningSpec,
+                       labeler: Labeler, ws: Workspace) -> ActiveLearningDocument:
+    """One iteration: MD with the current model from :func:`md_starts`, the extrapolation grade of every frame,
+    and the most informative uncertain frames to label; ``converged`` (nothing uncertain) ends the loop."""
+    key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump())
+    hit = ws.cache.get("active_learning", key)
+    if hit is not None:
+        return ActiveLearningDocument.model_validate(hit)
+    sus2 = load_model(model.model_path)
+    training = [atoms_from_dict(d) for d in dataset.structures]
+    frames = explore(sus2, md_starts(dataset), settings.md_temperature_k, settings.md_steps, settings.sample_every,
+                     seed=iteration, task=model.task)
+    selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
+                                        settings.max_new_per_iteration)
+    document = ActiveLearningDocument(
+        iteration=iteration, model_hash=model.model_hash, n_explored=len(frames), grades=[float(g) for g in grades],
+        selected_hashes=[structure_hash(a) for a in selected], selected=[atoms_to_dict(a) for a in selected],
+        labeler_settings=labeler.settings(), converged=not selected,
+        provenance=Provenance(inputs={"model_hash": model.model_hash, "dataset_hash": dataset.dataset_hash}))
+    ws.cache.put("active_learning", key, document.model_dump(mode="json"))
+    return document
+
+
+def learning_result(model: ModelDocument, dataset: DatasetDocument,
+                    iterations: list[ActiveLearningDocument]) -> ActiveLearningResult:
+    """Where the loop ended, with every iteration's record (without structures)."""
+    return ActiveLearningResult(model=model, dataset=dataset, iterations=[summary_of(r) for r in iterations])

@@ -1,0 +1,94 @@
+"""The engine-neutral campaign layer: every engine gives the same documents; the spec's curation and task weights
+reach the campaign's own labels and the training loss; importing the layer imports no engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sus2_workflows import campaign
+from sus2_workflows.cli import run_campaign
+from sus2_workflows.documents import atoms_to_dict
+from sus2_workflows.labelers import make_labeler
+from sus2_workflows.spec import CampaignSpec, CurationSpec
+
+from .test_campaign import ROOT, SPEC
+from .test_multidomain_campaign import shifted_emt_dataset
+
+# epochs (not max_time) end every training run here, so the models depend on the data alone
+DETERMINISTIC = {**SPEC, "training": {**SPEC["training"], "epochs": 4, "max_time": 600},
+                 "active_learning": {**SPEC["active_learning"], "iterations": 1}}
+
+
+def test_importing_the_layer_imports_no_engine_or_database():
+    code = ("import sys, sus2_workflows.campaign; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('jobflow', 'maggma', 'aiida', 'fireworks')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUS2_TEST_COUNTER", str(tmp_path / "calls.txt"))
+    monkeypatch.syspath_prepend(str(ROOT))
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(DETERMINISTIC))
+    results = {engine: run_campaign(path, tmp_path / engine, engine=engine)["result"]
+               for engine in ("inline", "local", "fireworks")}
+    inline = results["inline"]
+    assert inline["iterations"] == 1 and len(inline["result_hashes"]) == 1
+    for engine, result in results.items():
+        assert (result["dataset_hash"], result["model_hash"], result["result_hashes"]) == \
+               (inline["dataset_hash"], inline["model_hash"], inline["result_hashes"]), engine
+        assert [result["eos"][0][k] for k in ("v0", "b0_gpa")] == [inline["eos"][0][k] for k in ("v0", "b0_gpa")]
+    command = [sys.executable, "-m", "sus2_workflows.cli", "campaign", "export", "--json", "--folder",
+               str(tmp_path / "local")]
+    export = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert export[0]["result"]["result_hash"] == inline["result_hashes"][0]
+
+
+def test_spec_curation_caps_drop_a_campaign_label(tmp_path):
+    ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
+    spec = CampaignSpec(**SPEC)
+    labeler = make_labeler({"type": "ase", "module": "ase.calculators.emt", "callable": "EMT"})
+    seeds = campaign.seed_structures(spec)
+    loose = campaign.label(seeds, labeler, spec.curation, ws)
+    largest = max(max(abs(f) for row in d["forces"] for f in row) for d in loose.structures)
+    capped = campaign.label(seeds, labeler, CurationSpec(max_force=0.99 * largest), ws)
+    assert loose.n_structures == len(seeds) and loose.n_dropped == 0
+    assert capped.n_structures == len(seeds) - 1 and capped.n_dropped == 1 and capped.n_computed == 0
+
+
+@pytest.mark.slow
+def test_spec_weight_of_an_imported_task_changes_the_loss(tmp_path, monkeypatch):
+    source = tmp_path / "other.extxyz"
+    from sus2_model.io import write_structures
+
+    write_structures(source, shifted_emt_dataset(12))
+    spec = {**DETERMINISTIC, "datasets": [{"path": str(source), "task": "other", "weight": 4.0}],
+            "curation": {"test_fraction": 0.0}}
+    ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
+    parsed = CampaignSpec(**spec)
+    labeler = make_labeler({"type": "ase", "module": "ase.calculators.emt", "callable": "EMT"})
+    dataset = campaign.label(campaign.seed_structures(parsed), labeler, parsed.curation, ws)
+    models = {}
+    for weight in (1.0, 4.0):
+        parsed.datasets[0].weight = weight
+        sources = campaign.curate(parsed.datasets, parsed.curation, ws)
+        assert sources.tasks[0].weight == weight
+        models[weight] = campaign.train(dataset, parsed.training, ws, sources, parsed.target_task)
+    weights = {w: {e["task"]: e["weight"] for e in m.training_config["train"]} for w, m in models.items()}
+    assert weights == {1.0: {"emt-cu": 1.0, "other": 1.0}, 4.0: {"emt-cu": 1.0, "other": 4.0}}
+    assert models[1.0].model_hash != models[4.0].model_hash
+
+
+def test_memory_cache_round_trips_documents(tmp_path):
+    cache = campaign.MemoryCache()
+    atoms = shifted_emt_dataset(1)[0]
+    cache.put("label", "k", atoms_to_dict(atoms))
+    assert cache.get("label", "k") == json.loads(json.dumps(atoms_to_dict(atoms)))
+    assert cache.get("label", "other") is None and cache.get("model", "k") is None
