@@ -14,7 +14,7 @@ from sus2_workflows import campaign
 from sus2_workflows.cli import run_campaign
 from sus2_workflows.documents import atoms_to_dict
 from sus2_workflows.labelers import make_labeler
-from sus2_workflows.spec import CampaignSpec, CurationSpec
+from sus2_workflows.spec import CampaignSpec, CurationSpec, load_spec
 
 from .test_campaign import ROOT, SPEC
 from .test_multidomain_campaign import shifted_emt_dataset
@@ -34,6 +34,7 @@ def test_importing_the_layer_imports_no_engine_or_database():
 @pytest.mark.slow
 def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
     monkeypatch.setenv("SUS2_TEST_COUNTER", str(tmp_path / "calls.txt"))
+    monkeypatch.delenv("MONGOMOCK_SERVERSTORE_FILE", raising=False)  # the embedded LaunchPad sets it: undone after
     monkeypatch.syspath_prepend(str(ROOT))
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(DETERMINISTIC))
@@ -49,6 +50,21 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
                str(tmp_path / "local")]
     export = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     assert export[0]["result"]["result_hash"] == inline["result_hashes"][0]
+
+
+def test_spec_hash_names_imported_data_by_content_not_path(tmp_path):
+    from sus2_model.io import write_structures
+
+    hashes = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write_structures(tmp_path / folder / "other.extxyz", shifted_emt_dataset(6))
+        path = tmp_path / folder / "spec.yaml"
+        path.write_text(yaml.safe_dump({**SPEC, "datasets": [{"path": "other.extxyz", "task": "other"}]}))
+        hashes.append(load_spec(path).spec_hash())
+    assert hashes[0] == hashes[1]
+    write_structures(tmp_path / "b" / "other.extxyz", shifted_emt_dataset(7))
+    assert load_spec(tmp_path / "b" / "spec.yaml").spec_hash() != hashes[0]
 
 
 def test_spec_curation_caps_drop_a_campaign_label(tmp_path):

@@ -18,7 +18,7 @@ from sus2_model.templates import untrained_mtp
 from sus2_model.train.config import load_config
 from sus2_model.train.data import nearest_neighbour_stats
 from sus2_model.train.initialise import init_scaling_from_data
-from sus2_model.train.trainer import train
+from sus2_model.train.trainer import Trainer, train
 
 from .conftest import random_model
 
@@ -39,6 +39,16 @@ def test_min_distance_is_the_same_after_save_and_reload(tmp_path):
     text = load_model(tmp_path / "model.mtp", species=model.species)
     assert model.min_distance == native.min_distance == text.min_distance
     assert model.min_distance == max(0.5, 0.5 * model.hyper["min_dist"])
+
+
+def test_trained_model_keeps_its_min_distance_on_disk(tmp_path):
+    """The model a training run holds and the one it wrote refuse the same close contacts."""
+    write_structures(tmp_path / "emt.extxyz", emt_dataset(12, seed=3))
+    trainer = Trainer(load_config(None, train=[str(tmp_path / "emt.extxyz")], epochs=2, **SMALL), tmp_path / "run",
+                      progress=False)
+    trainer.run()
+    assert trainer.model.min_distance > 0.5  # set from the data, not the floor
+    assert load_model(tmp_path / "run" / "model.pt").min_distance == trainer.model.min_distance
 
 
 # ---------------------------------------------------------------------- mixed pbc

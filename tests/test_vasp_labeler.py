@@ -26,11 +26,11 @@ def test_label_job_adds_atomate2_static_jobs(tmp_path):
     response = LabelMaker.make.original(maker, structures)
     assert isinstance(response, Response)
     jobs = response.replace.jobs
-    statics, collect = jobs[:-1], jobs[-1]
+    statics, records = jobs[:-1:2], jobs[1:-1:2]
     assert [j.name for j in statics] == ["sus2 vasp static"] * 2
     generator = statics[0].maker.input_set_generator
     assert type(generator).__name__ == "StaticSetGenerator" and generator.user_incar_settings["ENCUT"] == 520
-    assert collect.config.on_missing_references == OnMissing.NONE
+    assert all(r.config.on_missing_references == OnMissing.NONE for r in records)  # a failed run is recorded
     assert make_labeler(VASP).settings()["incar"] == {"ENCUT": 520, "EDIFF": 1e-6}
 
 
@@ -47,7 +47,10 @@ def test_task_documents_become_labels_and_failures_are_recorded(tmp_path):
     structures = [atoms_to_dict(a) for a in seeds]
     maker = LabelMaker(labeler=LabelerSpec(**VASP), folder=str(tmp_path))
     keys = plan_labels(seeds, make_labeler(VASP), store_workspace(tmp_path)).todo_keys
-    doc = LabelMaker.collect.original(maker, {keys[0]: task, keys[1]: None}, structures).model_dump()
+    recorded = [LabelMaker.record.original(maker, key, seed.info["source"], output)
+                for key, seed, output in zip(keys, seeds, [task, None])]
+    assert campaign_status(tmp_path) == {"label": 1, "label_failed": 1}  # cached before the merge: a kill keeps it
+    doc = LabelMaker.collect.original(maker, structures, recorded).model_dump()
     assert doc["n_structures"] == 1 and doc["n_computed"] == 1
     assert doc["failed"] == [{"source": "seed:1", "error": "seed:1: the VASP job failed (see its job output)"}]
     labelled = doc["structures"][0]

@@ -19,7 +19,7 @@ from ase.eos import EquationOfState
 from ase.units import GPa
 
 from . import Sus2Calculator, Sus2Potential, error_metrics, predict
-from .io import write_mtp
+from .io import atomic_write, write_mtp
 from .templates import untrained_mtp
 from .train import fit_linear
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     write_mtp(model.to_mtp(), out / "sus2_cu_ni.mtp")
     summary = {"test_errors": metrics, "eos_sus2": _eos(Sus2Calculator(model)), "eos_emt": _eos(EMT()),
                "parameters": model.parameter_count(), "seconds": round(time.perf_counter() - start, 2)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2)))
     print(json.dumps(summary, indent=2))
     print(f"model: {out / 'sus2_cu_ni.mtp'}   summary: {out / 'summary.json'}")
     return 0

@@ -11,8 +11,10 @@ from .steps.label import AseLabeler, Labeler, QuantumEspressoLabeler
 from .steps.vasp import VaspLabeler
 
 
-def make_labeler(spec: LabelerSpec | dict[str, Any]) -> Labeler:
+def make_labeler(spec: LabelerSpec | dict[str, Any] | None) -> Labeler:
     """The labeler a :class:`LabelerSpec` (or its dict form) describes."""
+    if spec is None:
+        raise SpecError("labeler: no labeler is set (a campaign spec's `labeler` section, or LabelMaker(labeler=...))")
     spec = LabelerSpec.model_validate(spec)
     if spec.type == "quantum_espresso":
         if not spec.pseudopotentials:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sus2_model.io.atomic import atomic_path, atomic_write
+
 from .provenance import campaign_documents, provenance_chains, status_of
 
 
@@ -29,7 +31,8 @@ def _eos_plot(eos: dict[str, Any], path: Path) -> None:
     ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=f"{eos['formula']} {eos['prototype']}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -126,7 +129,8 @@ def write_report(folder: str | Path, store_uri: str | None = None) -> Path:
     docs = campaign_documents(folder, store_uri)
     markdown = report_markdown(folder, docs)
     path = folder / "report.md"
-    path.write_text(markdown)
-    (folder / "report.html").write_text(markdown_to_html(markdown, f"SUS2 campaign {folder.name}"))
-    (folder / "export.json").write_text(json.dumps(provenance_chains(docs), indent=2, default=str))
+    page = markdown_to_html(markdown, f"SUS2 campaign {folder.name}")
+    export = json.dumps(provenance_chains(docs), indent=2, default=str)
+    for name, text in (("report.md", markdown), ("report.html", page), ("export.json", export)):
+        atomic_write(folder / name, lambda fh, text=text: fh.write(text))
     return path

@@ -124,8 +124,14 @@ class CampaignSpec(_Strict):
         return (self.task or self.name) if self.datasets else None
 
     def spec_hash(self) -> str:
-        """SHA-256 of the canonical JSON of the spec."""
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        """SHA-256 of the canonical JSON of the spec, each imported dataset named by its file's SHA-256 rather than
+        its path (the same spec and data in another folder have the same hash)."""
+        from .hashing import file_sha256
+
+        data = self.model_dump(mode="json")
+        for entry in data["datasets"]:
+            entry["path"] = file_sha256(entry["path"]) if Path(entry["path"]).is_file() else entry["path"]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def load_spec(path: str | Path) -> CampaignSpec:

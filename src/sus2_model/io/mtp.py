@@ -245,38 +245,35 @@ def _list(values, fmt=_FLOAT) -> str:
     return "{" + ", ".join(fmt(v) for v in values) + "}"
 
 
+def _assignments(indent: str, **values: object) -> list[str]:
+    """``key = value`` lines of an ``.mtp`` file, in the order given."""
+    return [f"{indent}{key} = {value}" for key, value in values.items()]
+
+
 def format_mtp(mtp: MtpFile) -> str:
     """Render a model in the authors' layout (15-digit scientific notation, as their writer prints)."""
     out = ["MTP", "version = 1.1.0", f"potential_name = {mtp.potential_name}"]
     if mtp.scaling != 1.0:
         out.append(f"scaling = {_FLOAT(mtp.scaling)}")
-    out += [
-        f"L = {mtp.L}",
-        f"scaling_map = {mtp.scaling_map}",
-        f"species_count = {mtp.species_count}",
-        f"potential_tag = {mtp.potential_tag}",
-        f"radial_basis_type = {mtp.radial_basis_type}",
-        f"\tmin_dist = {_FLOAT(mtp.min_dist)}",
-        f"\tmax_dist = {_FLOAT(mtp.max_dist)}",
-        f"\tradial_basis_size = {mtp.radial_basis_size}",
-        f"\tradial_funcs_count = {mtp.radial_funcs_count}",
-    ]
+    out += _assignments("", L=mtp.L, scaling_map=mtp.scaling_map, species_count=mtp.species_count,
+                        potential_tag=mtp.potential_tag, radial_basis_type=mtp.radial_basis_type)
+    out += _assignments("\t", min_dist=_FLOAT(mtp.min_dist), max_dist=_FLOAT(mtp.max_dist),
+                        radial_basis_size=mtp.radial_basis_size, radial_funcs_count=mtp.radial_funcs_count)
     if mtp.shift_coeffs is not None:
         out.append(f"shift_coeffs = {_list(mtp.shift_coeffs)}")
     if mtp.scal_coeffs is not None:
         out.append(f"scal_coeffs = {_list(mtp.scal_coeffs)}")
     if mtp.radial_coeffs is not None:
         out += ["\tradial_coeffs", "\t\t0-0"] + [f"\t\t\t{_list(row)}" for row in mtp.radial_coeffs]
-    table = lambda rows: "{" + ", ".join("{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows) + "}"  # noqa: E731
-    out += [
-        f"alpha_moments_count = {mtp.alpha_moments_count}",
-        f"alpha_index_basic_count = {len(mtp.alpha_index_basic)}",
-        f"alpha_index_basic = {table(mtp.alpha_index_basic)}",
-        f"alpha_index_times_count = {len(mtp.alpha_index_times)}",
-        f"alpha_index_times = {table(mtp.alpha_index_times)}",
-        f"alpha_scalar_moments = {len(mtp.alpha_moment_mapping)}",
-        f"alpha_moment_mapping = {_list(mtp.alpha_moment_mapping, lambda v: str(int(v)))}",
-    ]
+    table = lambda rows: "{" + ", ".join(  # noqa: E731
+        "{" + ", ".join(str(int(v)) for v in r) + "}" for r in rows) + "}"
+    out += _assignments("", alpha_moments_count=mtp.alpha_moments_count,
+                        alpha_index_basic_count=len(mtp.alpha_index_basic),
+                        alpha_index_basic=table(mtp.alpha_index_basic),
+                        alpha_index_times_count=len(mtp.alpha_index_times),
+                        alpha_index_times=table(mtp.alpha_index_times),
+                        alpha_scalar_moments=len(mtp.alpha_moment_mapping),
+                        alpha_moment_mapping=_list(mtp.alpha_moment_mapping, lambda v: str(int(v))))
     if mtp.species_coeffs is not None:
         out.append(f"species_coeffs = {_list(mtp.species_coeffs)}")
     if mtp.moment_coeffs is not None:

@@ -9,7 +9,8 @@ each rank's partial sum adds those terms in another order than a single process 
 the last bits (measured: 1e-16 to 1e-13 relative in the first gradient); L-BFGS and the closed-form refit (normal
 equations with a condition number near 1e9) amplified that to up to 9e-6 relative in the exported coefficients.
 :func:`take_batch` and :func:`sum_batches` keep each minibatch's contribution apart and add them in global batch order
-on every rank, as one process does: same partition, same bits, whatever the number of processes.
+on every rank, as one process does: same partition, same bits, whatever the number of processes (on CPUs; CUDA's
+atomic ``index_add_`` in each backward pass is not bitwise reproducible by itself).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..io.atomic import atomic_path  # noqa: E402
+
 
 def learning_curve(history: Sequence[dict[str, float]], path: Path) -> None:
     """Training loss and validation errors against epoch."""
@@ -25,7 +27,8 @@ def learning_curve(history: Sequence[dict[str, float]], path: Path) -> None:
     axes[2].semilogy(epoch, [h["valid_force_mae_ev_a"] for h in history])
     axes[2].set(xlabel="epoch", ylabel="validation force MAE (eV/Å)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -44,5 +47,6 @@ def parity_plot(images, predictions, path: Path, title: str = "") -> None:
         ax.set(xlabel=f"reference {label}", ylabel=f"SUS2 {label}", title=f"MAE {mae:.4g}")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -116,7 +116,7 @@ class Trainer:
 
     def _full_loss_closure(self) -> Callable[[], torch.Tensor]:
         if self._full_batches is None:
-            size = min(self.config.batch_size * 4, -(-len(self.fit_images) // self.world))  # >= one batch per rank
+            size = self.config.batch_size * 4  # the same batches for any number of ranks: bitwise-equal sums
             self._full_batches = self._batches(self.fit_images, size, np.random.default_rng(1))
         mine = self._full_batches[self.rank::self.world]
         norms = {  # dataset totals of the weights (see loss_sums)

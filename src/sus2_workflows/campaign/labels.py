@@ -6,7 +6,7 @@ into the campaign's dataset under the spec's curation caps.  A failed calculatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ase import Atoms
 
@@ -84,17 +84,27 @@ def compute_labels(plan: LabelPlan, labeler: Labeler, ws: Workspace) -> LabelOut
     return outcome
 
 
-def collect_labels(plan: LabelPlan, outputs: Mapping[str, Any], labeler: ExternalLabeler,
-                   ws: Workspace) -> LabelOutcome:
-    """Turn the outputs of the engine's labelling jobs, by label key (None or absent where a job failed), into the
-    labels of ``plan.todo``."""
+def record_output(key: str, source: str, output: Any, labeler: ExternalLabeler, ws: Workspace) -> dict[str, Any]:
+    """Cache the labels in one engine job's output (None: the job failed) the moment it exists; returns what was
+    recorded: ``{"key": key, "failure": None or {source, error}}``."""
+    try:
+        ws.cache.put("label", key, atoms_to_dict(labeler.labels_from_output(output, source)))
+        return {"key": key, "failure": None}
+    except LabelingError as exc:
+        failure = {"source": source, "error": str(exc)}
+        ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
+        return {"key": key, "failure": failure}
+
+
+def recorded_outcome(plan: LabelPlan, recorded: Sequence[dict[str, Any] | None]) -> LabelOutcome:
+    """The outcome of the engine's labelling jobs, from what :func:`record_output` returned for each (``plan`` made
+    after they ran, so their labels are among its cached ones)."""
     outcome = LabelOutcome()
-    for key, atoms in zip(plan.todo_keys, plan.todo):
-        source = atoms.info.get("source", "")
-        try:
-            _record(outcome, key, labeler.labels_from_output(outputs.get(key), source), None, ws)
-        except LabelingError as exc:
-            _record(outcome, key, None, {"source": source, "error": str(exc)}, ws)
+    for entry in filter(None, recorded):
+        if entry["failure"] is not None:
+            outcome.failed.append(entry["failure"])
+        elif entry["key"] in plan.cached:
+            outcome.labelled[entry["key"]] = plan.cached[entry["key"]]
     return outcome
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ase import Atoms
 
 from sus2_model import load_model
+from sus2_model.train.config import load_config
 from sus2_model.train.data import structure_hash
 
 from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDatasetDocument, DatasetDocument, \
@@ -23,6 +24,13 @@ from .cache import Workspace
 
 MD_STARTS = 2  # structures each iteration starts MD from
 SEED_SOURCE = "seed:"  # the ``info["source"]`` prefix of seed structures (see steps.seeds)
+NOT_IN_MODEL_KEY = ("train", "valid", "init_model", "device", "threads", "checkpoint_every")  # where, not what
+
+
+def training_settings(training: dict[str, Any]) -> dict[str, Any]:
+    """Every training setting that determines the model, defaults resolved (a changed default is a new model)."""
+    resolved = load_config(None, train=["-"], **training).to_dict()
+    return {k: v for k, v in resolved.items() if k not in NOT_IN_MODEL_KEY}
 
 
 def training_tasks(sources: CuratedDatasetDocument | None) -> dict[str, tuple[list[Atoms], float]]:
@@ -40,8 +48,8 @@ def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
     others = training_tasks(sources)
     task = task if others else None
     settings = dict(training, **({"init_model": init_model.model_path} if init_model else {}))
-    key = content_key(dataset.dataset_hash, training, sources.dataset_hash if sources else None, task,
-                      init_model.model_hash if init_model else None)
+    key = content_key(dataset.dataset_hash, training_settings(training), sources.dataset_hash if sources else None,
+                      task, init_model.model_hash if init_model else None)
     hit = ws.cache.get("model", key)
     if hit is not None and Path(hit["model_path"]).exists():
         return ModelDocument.model_validate(hit)
@@ -56,6 +64,12 @@ def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
     document = ModelDocument(**info, **inputs, task=task, test_metrics=tests, provenance=Provenance(inputs=inputs))
     ws.cache.put("model", key, document.model_dump(mode="json"))
     return document
+
+
+def fine_tune(dataset: DatasetDocument, model: ModelDocument, training: dict[str, Any], ws: Workspace,
+              sources: CuratedDatasetDocument | None = None) -> ModelDocument:
+    """The active-learning retraining policy: fine-tune the current model (same task) on the grown dataset."""
+    return train(dataset, training, ws, sources, model.task, init_model=model)
 
 
 def md_starts(dataset: DatasetDocument) -> list[Atoms]:

@@ -17,12 +17,13 @@ from .cache import Workspace
 
 def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) -> list[EosDocument]:
     """Equation of state of each target with ``model`` on its task's surface (cached by model hash and target)."""
-    calculator = Sus2Calculator(load_model(model.model_path), task=model.task)
+    calculator = None  # loaded only when a result is not cached
     documents = []
     for target in targets:
         key = content_key(model.model_hash, target.model_dump())
         hit = ws.cache.get("eos", key)
         if hit is None:
+            calculator = calculator or Sus2Calculator(load_model(model.model_path), task=model.task)
             atoms = prototype(target.element, target.prototype, target.a)
             fit = screen_eos(atoms, calculator)
             numbers = {"volumes": fit.volumes, "energies": fit.energies, "v0": fit.v0, "e0": fit.e0,

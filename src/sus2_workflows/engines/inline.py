@@ -34,7 +34,7 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
             break
         dataset = campaign.label([atoms_from_dict(d) for d in step.selected], labeler, spec.curation, ws,
                                  previous=dataset)
-        model = campaign.train(dataset, spec.training, ws, sources, spec.target_task, init_model=model)
+        model = campaign.fine_tune(dataset, model, spec.training, ws, sources)
         iteration += 1
     learned = campaign.learning_result(model, dataset, history)
     say(f"screen {len(spec.screening.eos)} equation(s) of state")

@@ -32,8 +32,9 @@ def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | P
         write_structures(data, part)
         entries.append({"path": str(data), "task": name, "weight": weight})
     config = load_config(None, train=entries, **overrides)
-    report = train(config, out / "run", progress=False)
-    path = out / "run" / "model.pt"
+    run = out / "run"  # a killed run resumes from its checkpoint (the folder belongs to one cache key)
+    report = train(config, run, resume=(run / "checkpoint.pt").exists(), progress=False)
+    path = run / "model.pt"
     return {"model_path": str(path), "model_hash": model_hash(load_model(path)),
             "training_data_hash": report["dataset_hash"],
             "training_config": config.to_dict(), "metrics": {k: v for k, v in report.items() if k.startswith("valid")},

@@ -59,13 +59,13 @@ def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def atoms_from_task_document(task: Any, source: str) -> Atoms:
+def atoms_from_task_document(task_document: Any, source: str) -> Atoms:
     """A labelled structure from an atomate2 VASP ``TaskDoc`` (object or dict): energy (eV), forces (eV/Å) and
     stress (VASP's kB, compressive positive, converted to ASE's eV/Å³ with tension positive)."""
     from pymatgen.core import Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    output = _get(task, "output")
+    output = _get(task_document, "output")
     structure = _get(output, "structure") if output is not None else None
     energy = _get(output, "energy") if output is not None else None
     if structure is None or energy is None or _get(output, "forces") is None:

@@ -76,18 +76,28 @@ class LabelMaker(_StageMaker):
         if labeler.in_process or not plan.todo:
             outcome = campaign.compute_labels(plan, labeler, ws)
             return campaign.merge_labels(plan, outcome, labeler, self.curation, ws, previous, bridging)
-        calculations = {key: labeler.job(atoms) for key, atoms in zip(plan.todo_keys, plan.todo)}
-        collect = self.collect({key: j.output for key, j in calculations.items()}, structures, previous, bridging)
-        collect.config.on_missing_references = OnMissing.NONE  # a failed calculation is recorded, not fatal
-        return Response(replace=Flow([*calculations.values(), collect], output=collect.output))
+        jobs, recorded = [], []
+        for key, atoms in zip(plan.todo_keys, plan.todo):
+            calculation = labeler.job(atoms)
+            record = self.record(key, atoms.info.get("source", ""), calculation.output)
+            record.config.on_missing_references = OnMissing.NONE  # a failed calculation is recorded, not fatal
+            jobs += [calculation, record]
+            recorded.append(record.output)
+        collect = self.collect(structures, recorded, previous, bridging)
+        return Response(replace=Flow([*jobs, collect], output=collect.output))
+
+    @job
+    def record(self, key: str, source: str, output: Any) -> dict[str, Any]:
+        """Cache one engine job's labels as soon as it ends (:func:`campaign.record_output`)."""
+        return campaign.record_output(key, source, output, make_labeler(self.labeler), self.workspace())
 
     @job(data=STRUCTURE_FIELDS)
-    def collect(self, outputs: dict[str, Any], structures: list[dict[str, Any]],
+    def collect(self, structures: list[dict[str, Any]], recorded: list[dict[str, Any]],
                 previous: DatasetDocument | None = None, bridging: DbsDocument | None = None) -> DatasetDocument:
-        """The merged dataset from the labeler's job outputs by label key (:func:`campaign.collect_labels`)."""
+        """The merged dataset once every engine job is recorded (:func:`campaign.recorded_outcome`)."""
         labeler, ws = make_labeler(self.labeler), self.workspace()
         plan = campaign.plan_labels([atoms_from_dict(d) for d in structures], labeler, ws, bridging)
-        outcome = campaign.collect_labels(plan, outputs, labeler, ws)
+        outcome = campaign.recorded_outcome(plan, recorded)
         return campaign.merge_labels(plan, outcome, labeler, self.curation, ws, previous, bridging)
 
 
@@ -100,10 +110,15 @@ class TrainSus2Maker(_StageMaker):
     task: str | None = None
 
     @job
-    def make(self, dataset: DatasetDocument, sources: CuratedDatasetDocument | None = None,
-             init_model: ModelDocument | None = None) -> ModelDocument:
-        """The trained (or fine-tuned) model (:func:`campaign.train`)."""
-        return campaign.train(dataset, self.training, self.workspace(), sources, self.task, init_model)
+    def make(self, dataset: DatasetDocument, sources: CuratedDatasetDocument | None = None) -> ModelDocument:
+        """The trained model (:func:`campaign.train`)."""
+        return campaign.train(dataset, self.training, self.workspace(), sources, self.task)
+
+    @job
+    def fine_tune(self, dataset: DatasetDocument, model: ModelDocument,
+                  sources: CuratedDatasetDocument | None = None) -> ModelDocument:
+        """``model`` fine-tuned on the grown dataset (:func:`campaign.fine_tune`)."""
+        return campaign.fine_tune(dataset, model, self.training, self.workspace(), sources)
 
 
 @dataclass
@@ -127,7 +142,7 @@ class ActiveLearningMaker(_StageMaker):
             history.append(step)
             if not step.converged:
                 labelled = self.label_maker.make(step.selected, previous=dataset)
-                trained = self.train_maker.make(labelled.output, sources, init_model=model)
+                trained = self.train_maker.fine_tune(labelled.output, model, sources)
                 following = self.make(trained.output, labelled.output, sources, iteration + 1, history)
                 return Response(replace=Flow([labelled, trained, following], output=following.output))
         return Response(output=campaign.learning_result(model, dataset, history))
@@ -160,16 +175,16 @@ class CampaignResultMaker(Maker):
 
 
 @dataclass
-class Sus2CampaignMaker(_StageMaker):
+class Sus2CampaignMaker(Maker):
     """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS.
 
-    The sub-makers are fields (atomate2's habit); :meth:`from_spec` configures them all from a campaign spec."""
+    The sub-makers are fields (atomate2's habit); :meth:`from_spec` configures them all from a campaign spec.  The
+    first labels and model come from ``active_learning_maker.label_maker`` / ``.train_maker``, the makers every
+    iteration uses, so one customised maker changes them all."""
 
     name: str = "sus2 campaign"
     curate_maker: CurateDatasetMaker = field(default_factory=CurateDatasetMaker)
     dbs_maker: DBSSelectionMaker = field(default_factory=DBSSelectionMaker)
-    label_maker: LabelMaker = field(default_factory=LabelMaker)
-    train_maker: TrainSus2Maker = field(default_factory=TrainSus2Maker)
     active_learning_maker: ActiveLearningMaker = field(default_factory=ActiveLearningMaker)
     eos_maker: EosScreeningMaker = field(default_factory=EosScreeningMaker)
     result_maker: CampaignResultMaker = field(default_factory=CampaignResultMaker)
@@ -182,10 +197,9 @@ class Sus2CampaignMaker(_StageMaker):
         train_maker = TrainSus2Maker(training=dict(spec.training), task=spec.target_task, **where)
         return cls(curate_maker=CurateDatasetMaker(curation=spec.curation, **where),
                    dbs_maker=DBSSelectionMaker(dbs=spec.dbs or DbsSpec(), **where),
-                   label_maker=label_maker, train_maker=train_maker,
                    active_learning_maker=ActiveLearningMaker(settings=spec.active_learning, label_maker=label_maker,
                                                              train_maker=train_maker, **where),
-                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), **where), **where)
+                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), **where))
 
     def make(self, spec: CampaignSpec) -> Flow:
         """The campaign's flow for ``spec``'s seeds, imported datasets and targets."""
@@ -198,9 +212,10 @@ class Sus2CampaignMaker(_StageMaker):
                 chosen = self.dbs_maker.make(curated.output)
                 bridging, jobs = chosen.output, jobs + [chosen]
         seeds = [atoms_to_dict(a) for a in campaign.seed_structures(spec)]
-        labelled = self.label_maker.make(seeds, bridging=bridging)
-        model = self.train_maker.make(labelled.output, sources)
-        learned = self.active_learning_maker.make(model.output, labelled.output, sources)
+        learner = self.active_learning_maker
+        labelled = learner.label_maker.make(seeds, bridging=bridging)
+        model = learner.train_maker.make(labelled.output, sources)
+        learned = learner.make(model.output, labelled.output, sources)
         screened = self.eos_maker.make(learned.output)
         result = self.result_maker.make(spec, learned.output, screened.output)
         jobs += [labelled, model, learned, screened, result]

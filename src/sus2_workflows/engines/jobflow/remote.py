@@ -9,18 +9,22 @@ from typing import Any
 import yaml
 from jobflow import Flow
 
+from sus2_model.io.atomic import atomic_write
+
 from ...errors import Sus2WorkflowError
 from .makers import TrainSus2Maker
 
 
 def route_training_to_gpu(flow: Flow, gpu_worker: str, resources: dict[str, Any] | None = None,
                           exec_config: str | None = None) -> Flow:
-    """Send the training jobs of ``flow`` (and the ones created dynamically) to ``gpu_worker`` with
+    """Send the training and fine-tuning jobs of ``flow`` (and the ones created dynamically) to ``gpu_worker`` with
     jobflow-remote's ``set_run_config``; other jobs stay on the worker given at submission."""
     from jobflow_remote import set_run_config
 
-    return set_run_config(flow, function_filter=TrainSus2Maker.make, worker=gpu_worker, resources=resources or {},
-                          exec_config=exec_config, dynamic=True)
+    for training in (TrainSus2Maker.make, TrainSus2Maker.fine_tune):
+        flow = set_run_config(flow, function_filter=training, worker=gpu_worker, resources=resources or {},
+                              exec_config=exec_config, dynamic=True)
+    return flow
 
 
 def project_config(name: str, host: str, user: str, work_dir: str, mongodb_uri: str, gpu_partition: str = "gpu",
@@ -57,5 +61,6 @@ def write_project(config: dict[str, Any], path: str | Path) -> Path:
     """Write a project to YAML (jobflow-remote reads ``~/.jfremote/<name>.yaml``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    text = yaml.safe_dump(config, sort_keys=False)
+    atomic_write(path, lambda fh: fh.write(text))
     return path
