@@ -102,6 +102,18 @@ def test_spec_weight_of_an_imported_task_changes_the_loss(tmp_path, monkeypatch)
     assert models[1.0].model_hash != models[4.0].model_hash
 
 
+def test_a_label_computed_after_a_failure_clears_the_failure(tmp_path):
+    from sus2_workflows.cache import store_workspace
+
+    labeler = make_labeler({"type": "ase", "module": "ase.calculators.emt", "callable": "EMT"})
+    seeds = campaign.seed_structures(CampaignSpec(**SPEC))[:2]
+    for ws in (campaign.Workspace(tmp_path, campaign.MemoryCache()), store_workspace(tmp_path)):
+        key = campaign.plan_labels(seeds, labeler, ws).todo_keys[0]
+        ws.cache.put("label_failed", key, {"source": "seed:0", "error": "SCF did not converge"})  # an earlier run
+        dataset = campaign.label(seeds, labeler, CurationSpec(), ws)
+        assert dataset.n_computed == 2 and ws.cache.get("label_failed", key) is None and ws.cache.get("label", key)
+
+
 def test_memory_cache_round_trips_documents(tmp_path):
     cache = campaign.MemoryCache()
     atoms = shifted_emt_dataset(1)[0]

@@ -28,6 +28,10 @@ class ResultCache:
         """Store ``value`` under (kind, key), replacing what was there."""
         self.store.update([{"cache_key": f"{kind}:{key}", "kind": kind, "value": value}], key="cache_key")
 
+    def delete(self, kind: str, key: str) -> None:
+        """Forget (kind, key), if it is there."""
+        self.store.remove_docs({"cache_key": f"{kind}:{key}"})
+
 
 def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> Store:
     """The cache collection beside the job store (same backend as :func:`sus2_workflows.stores.job_store`)."""

@@ -18,6 +18,9 @@ class Cache(Protocol):
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` under (kind, key), replacing what was there."""
 
+    def delete(self, kind: str, key: str) -> None:
+        """Forget (kind, key), if it is there."""
+
 
 @dataclass
 class MemoryCache:
@@ -33,6 +36,10 @@ class MemoryCache:
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         """Store a JSON copy of ``value`` under (kind, key)."""
         self.documents[(kind, key)] = json.loads(json.dumps(value, default=str))
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget (kind, key), if it is there."""
+        self.documents.pop((kind, key), None)
 
 
 @dataclass

@@ -60,6 +60,12 @@ def plan_labels(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace,
     return plan
 
 
+def _store_label(key: str, labelled: Atoms, ws: Workspace) -> None:
+    """Cache one structure's labels; an earlier failed attempt at it is no longer a failure."""
+    ws.cache.put("label", key, atoms_to_dict(labelled))
+    ws.cache.delete("label_failed", key)
+
+
 def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: dict[str, str] | None,
             ws: Workspace) -> None:
     """Cache one calculation's result the moment it exists (a killed run loses no finished label)."""
@@ -68,7 +74,7 @@ def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: di
         ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
     else:
         outcome.labelled[key] = labelled
-        ws.cache.put("label", key, atoms_to_dict(labelled))
+        _store_label(key, labelled, ws)
 
 
 def compute_labels(plan: LabelPlan, labeler: Labeler, ws: Workspace) -> LabelOutcome:
@@ -88,7 +94,7 @@ def record_output(key: str, source: str, output: Any, labeler: ExternalLabeler, 
     """Cache the labels in one engine job's output (None: the job failed) the moment it exists; returns what was
     recorded: ``{"key": key, "failure": None or {source, error}}``."""
     try:
-        ws.cache.put("label", key, atoms_to_dict(labeler.labels_from_output(output, source)))
+        _store_label(key, labeler.labels_from_output(output, source), ws)
         return {"key": key, "failure": None}
     except LabelingError as exc:
         failure = {"source": source, "error": str(exc)}
