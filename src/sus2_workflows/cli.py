@@ -11,7 +11,9 @@ from typing import Sequence
 
 from sus2_model.io.atomic import atomic_write
 
-from .documents import CampaignResultDocument
+from rich.console import Console
+
+from .documents import CampaignResultDocument, EosDocument, ScreeningFailureDocument
 from .errors import Sus2WorkflowError
 from .report import write_report
 
@@ -34,8 +36,6 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
     check_store(store)
     folder.mkdir(parents=True, exist_ok=True)
     if engine == "inline":
-        from rich.console import Console
-
         from .cache import store_workspace
         from .engines.inline import run_inline
 
@@ -63,6 +63,8 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sus2`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["screen"]:
+        return screen_main(argv[1:])
     if not argv or argv[0] != "campaign":
         from sus2_model.cli import main as model_main
 
@@ -109,10 +111,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sus2 campaign {args.command}: error: {exc}", file=sys.stderr)
         return 2
     for doc in summary["eos"]:
-        print(f"{doc['formula']:>8} {doc['prototype']:>8}  V0 {doc['v0']:.3f} Å³/atom  B0 {doc['b0_gpa']:.1f} GPa  "
+        print(f"{doc['formula']:>8} {doc['name']:>16}  V0 {doc['v0']:.3f} Å³/atom  B0 {doc['b0_gpa']:.1f} GPa  "
               f"B1 {doc['b1']:.2f}")
+    for failure in summary["result"]["failures"]:
+        print(f"failed: {failure['error']}")
     print(f"report: {report}")
     return 0
+
+
+def eos_record(document: EosDocument | ScreeningFailureDocument) -> dict:
+    """What ``sus2 screen eos`` prints for one structure: its name and numbers, or the error that stopped it."""
+    if isinstance(document, ScreeningFailureDocument):
+        return {"file": document.name, "error": document.error}
+    return {"file": document.name, "formula": document.formula, "v0_a3_atom": document.v0,
+            "b0_gpa": document.b0_gpa, "b1": document.b1,
+            "volume_range": [min(document.volumes), max(document.volumes)],
+            "rms_residual_mev": document.rms_residual_mev, "vinet": document.other_fits.get("vinet")}
+
+
+def screen_main(argv: Sequence[str]) -> int:
+    """``sus2 screen eos FILE... --model MODEL``: a screen without a campaign, one record per structure."""
+    parser = argparse.ArgumentParser(prog="sus2 screen", description="screens without a campaign")
+    sub = parser.add_subparsers(dest="screen", required=True)
+    eos = sub.add_parser("eos", help="relax, E(V) on a ±6 %% grid, Birch-Murnaghan and Vinet fits")
+    eos.add_argument("files", nargs="+", help="structure files or folders (CIF, POSCAR, extxyz, xsf, pymatgen JSON)")
+    eos.add_argument("--model", required=True, help="a SUS2 model: .mtp or native .pt")
+    eos.add_argument("--species", help="elements of the model's types (list, 'A,B' or a file)")
+    eos.add_argument("--json", action="store_true", help="one JSON record per line")
+    args = parser.parse_args(argv)
+    from rich.progress import track
+
+    from sus2_model import Sus2Calculator, Sus2ModelError
+    from sus2_model.io.native import model_hash
+
+    from .campaign.screening import eos_document
+    from .steps.targets import read_targets
+
+    try:
+        calculator = Sus2Calculator(args.model, species=args.species)
+    except (Sus2ModelError, OSError) as exc:
+        print(f"sus2 screen eos: error: {exc}", file=sys.stderr)
+        return 2
+    digest = model_hash(calculator.model)
+    targets = read_targets(args.files)
+    failed = 0
+    for target in track(targets, description="EOS", console=Console(stderr=True), transient=True):
+        record = eos_record(eos_document(target, calculator, digest))
+        failed += "error" in record
+        if args.json:
+            print(json.dumps(record))
+        elif "error" in record:
+            print(f"{record['file']}: failed: {record['error']}")
+        else:
+            print(f"{record['file']}: {record['formula']} V0 {record['v0_a3_atom']:.3f} Å³/atom  B0 "
+                  f"{record['b0_gpa']:.1f} GPa  B1 {record['b1']:.2f}  grid {record['volume_range'][0]:.2f}-"
+                  f"{record['volume_range'][1]:.2f}  rms {record['rms_residual_mev']:.2f} meV/atom")
+    return 1 if failed == len(targets) else 0
 
 
 def _remote_project(args: argparse.Namespace) -> int:

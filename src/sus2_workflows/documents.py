@@ -172,20 +172,41 @@ class ActiveLearningResult(MsonableModel):
 
 
 class EosDocument(MsonableModel):
-    """A screening result: the SUS2 equation of state of one structure."""
+    """A screening result: the equation of state of one relaxed structure (per atom; Birch-Murnaghan, with the
+    other fits beside it)."""
 
     result_hash: str = Field(description="content hash of the model, the structure and the fitted numbers")
+    name: str = Field(description="the target: its file (file@index) or element-prototype")
     formula: str
-    prototype: str
-    structure_hash: str
+    prototype: str | None = None
+    structure_hash: str = Field(description="the structure as given, before relaxation")
     model_hash: str
-    volumes: list[float]
-    energies: list[float]
+    volumes: list[float] = Field(description="Å³/atom, around the relaxed cell")
+    energies: list[float] = Field(description="eV/atom")
     v0: float
     e0: float
     b0_gpa: float
     b1: float
+    rms_residual_mev: float = Field(description="rms misfit of the Birch-Murnaghan fit, meV/atom")
+    other_fits: dict[str, dict[str, float]] = Field({}, description="e.g. vinet: v0, b0_gpa, b1")
     provenance: Provenance = Field(default_factory=Provenance)
+
+
+class ScreeningFailureDocument(MsonableModel):
+    """A target a screen gave no result for, and why (unreadable, unknown element, unbracketed minimum, ...)."""
+
+    name: str
+    screen: str
+    model_hash: str
+    error: str
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class EosScreeningDocument(MsonableModel):
+    """An equation-of-state screen: a result or a named failure for every target."""
+
+    results: list[EosDocument] = []
+    failures: list[ScreeningFailureDocument] = []
 
 
 class CampaignResultDocument(MsonableModel):
@@ -197,4 +218,5 @@ class CampaignResultDocument(MsonableModel):
     model_hash: str
     iterations: int
     eos: list[EosDocument]
+    failures: list[ScreeningFailureDocument] = []
     result_hashes: list[str]

@@ -17,3 +17,8 @@ class StoreError(Sus2WorkflowError):
 
 class LabelingError(Sus2WorkflowError):
     """A DFT (or other reference) calculation failed; the message names the structure."""
+
+
+class ScreeningError(Sus2WorkflowError):
+    """A screen gave no result it could justify for one structure (bad input, a fit that is no result); the
+    message names the structure or the reason."""

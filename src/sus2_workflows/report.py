@@ -28,7 +28,7 @@ def _eos_plot(eos: dict[str, Any], path: Path) -> None:
     ax.plot(eos["volumes"], eos["energies"], "o", label="SUS2")
     ax.plot(v, birch_murnaghan(v, eos["e0"], eos["v0"], eos["b0_gpa"] * units.GPa, eos["b1"]), "-",
             label="Birch-Murnaghan")
-    ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=f"{eos['formula']} {eos['prototype']}")
+    ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=f"{eos['formula']} {eos.get('prototype') or eos['name']}")
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -48,7 +48,7 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     lines += ["", "## Equations of state (SUS2)", ""]
     rows = []
     for k, eos in enumerate(docs.get("eos", [])):
-        rows.append([f"{eos['formula']} {eos['prototype']}", f"{eos['v0']:.3f}", f"{eos['e0']:.4f}",
+        rows.append([f"{eos['formula']} {eos.get('prototype') or eos['name']}", f"{eos['v0']:.3f}", f"{eos['e0']:.4f}",
                      f"{eos['b0_gpa']:.1f}", f"{eos['b1']:.2f}", f"![EOS](eos_{k}.png)"])
         _eos_plot(eos, folder / f"eos_{k}.png")
     lines += _table(["structure", "V0 (Å³/atom)", "E0 (eV/atom)", "B0 (GPa)", "B1", "plot"], rows)
@@ -72,6 +72,10 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
                      tests or "-"])
     lines += _table(["model", "parameters", "task", "train/valid E MAE (meV/atom)", "F MAE (eV/Å)",
                      "held-out imported data"], rows)
+    screen_failures = docs.get("eos_failed", [])
+    if screen_failures:
+        lines += ["", "## Structures the screen gave no result for", ""]
+        lines += [f"- {f['name']}: {f['error'][:200]}" for f in screen_failures]
     failures = docs.get("label_failed", [])
     if failures:
         lines += ["", "## Failed reference calculations", ""] + [f"- {f['source']}: {f['error'][:160]}" for f in failures]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SpecError
 from .serialization import MsonableModel
@@ -95,9 +95,19 @@ class ActiveLearningSpec(_Strict):
 
 
 class EosTarget(_Strict):
-    element: str
-    prototype: Literal["fcc", "bcc", "hcp", "diamond", "sc"]
-    a: float | None = None
+    """An equation-of-state target: a prototype (``element`` + ``prototype`` [+ ``a``]) or structure files
+    (``path``: a file or a folder; relative paths start at the spec)."""
+
+    element: str | None = None
+    prototype: Literal["fcc", "bcc", "hcp", "diamond", "sc"] | None = None
+    a: float | None = Field(None, gt=0)
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EosTarget:
+        if (self.path is None) == (self.element is None or self.prototype is None):
+            raise ValueError("give either element and prototype, or path")
+        return self
 
 
 class ScreeningSpec(_Strict):
@@ -129,8 +139,9 @@ class CampaignSpec(_Strict):
         from .hashing import file_sha256
 
         data = self.model_dump(mode="json")
-        for entry in data["datasets"]:
-            entry["path"] = file_sha256(entry["path"]) if Path(entry["path"]).is_file() else entry["path"]
+        for entry in data["datasets"] + [t for t in data["screening"]["eos"] if t["path"]]:
+            path = Path(entry["path"])
+            entry["path"] = file_sha256(path) if path.is_file() else path.name
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -152,6 +163,12 @@ def load_spec(path: str | Path) -> CampaignSpec:
         if not resolved.exists():
             raise SpecError(f"{path}: datasets.{k}.path: {entry.path} does not exist (relative paths start at the spec)")
         entry.path = str(resolved)
+    for k, target in enumerate(spec.screening.eos):
+        if target.path is not None:
+            resolved = Path(target.path) if Path(target.path).is_absolute() else (path.parent / target.path).resolve()
+            if not resolved.exists():
+                raise SpecError(f"{path}: screening.eos.{k}.path: {target.path} does not exist")
+            target.path = str(resolved)
     if spec.dbs is not None and not spec.datasets:
         raise SpecError(f"{path}: dbs: a domain-bridging set needs imported datasets to select from")
     if spec.datasets and len({e.task for e in spec.datasets} | {spec.target_task}) != len(spec.datasets) + 1:

@@ -37,5 +37,5 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
         model = campaign.fine_tune(dataset, model, spec.training, ws, sources)
         iteration += 1
     learned = campaign.learning_result(model, dataset, history)
-    say(f"screen {len(spec.screening.eos)} equation(s) of state")
+    say(f"screen {len(spec.screening.eos)} equation-of-state target(s)")
     return campaign.campaign_result(spec, learned, campaign.screen(learned.model, spec.screening.eos, ws))

@@ -1,14 +1,29 @@
-"""Equation-of-state screening: E(V) on a volume grid around a structure and ASE's Birch-Murnaghan fit (V0, E0, B0,
-B1) — the same fit :mod:`sus2_model.demo` uses."""
+"""Equation-of-state screening: relax (cell and positions), E(V) on a volume grid around the relaxed cell, fits by
+pymatgen's ``EOS`` (Birch-Murnaghan and Vinet), and the checks that turn a fit into a result or a named failure
+(minimum not bracketed -> re-centred and re-run; B0 <= 0, non-convex data or a large residual -> failure).
+ν and ε compare two equations of state as the ACWF verification does."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
-from ase.eos import EquationOfState, birchmurnaghan
+from ase.eos import birchmurnaghan
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
+
+from sus2_model import Sus2Calculator
+
+from ..errors import ScreeningError
+
+WINDOW = 0.06  # ± relative volume around the relaxed cell (the ACWF window)
+POINTS = 7
+MAX_RESIDUAL_MEV = 5.0  # rms misfit (meV/atom) above which a fit is not a result
+RECENTRE_TRIES = 2
+FITS = ("birch_murnaghan", "vinet")
 
 
 def birch_murnaghan(v: np.ndarray, e0: float, v0: float, b0: float, b1: float) -> np.ndarray:
@@ -18,7 +33,7 @@ def birch_murnaghan(v: np.ndarray, e0: float, v0: float, b0: float, b1: float) -
 
 @dataclass
 class EosFit:
-    """Per-atom Birch-Murnaghan parameters and the points they were fitted to."""
+    """Per-atom parameters of one fit and the points they were fitted to."""
 
     volumes: list[float]  # Å³/atom
     energies: list[float]  # eV/atom
@@ -27,30 +42,119 @@ class EosFit:
     b0_gpa: float
     b1: float
     rms_residual_mev: float
+    kind: str = "birch_murnaghan"
+    others: dict[str, dict[str, float]] = field(default_factory=dict)  # the other fits: kind -> v0, b0_gpa, b1
 
 
-def fit_birch_murnaghan(volumes, energies) -> EosFit:
-    """Fit E(V) (per atom) with :class:`ase.eos.EquationOfState` (it starts from a parabola through the points)."""
+def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = "birch_murnaghan") -> EosFit:
+    """Fit E(V) per atom with pymatgen's ``EOS(kind)``; :class:`ScreeningError` where it is no result: too few
+    points, non-convex data, B0 <= 0, a minimum outside the sampled volumes or an rms misfit above
+    ``MAX_RESIDUAL_MEV``."""
+    from pymatgen.analysis.eos import EOS
+
     v, e = np.asarray(volumes, float), np.asarray(energies, float)
-    eos = EquationOfState(v, e, eos="birchmurnaghan")
-    eos.fit(warn=False)
-    e0, b0, b1, v0 = (float(p) for p in eos.eos_parameters)
-    residual = e - birchmurnaghan(v, e0, b0, b1, v0)
-    return EosFit(v.tolist(), e.tolist(), v0, e0, b0 / units.GPa, b1, float(np.sqrt(np.mean(residual**2)) * 1000))
+    if len(v) < 5 or not np.all(np.isfinite(e)):
+        raise ScreeningError(f"EOS: need at least 5 finite energies, got {np.isfinite(e).sum()}")
+    if np.polyfit(v, e, 2)[0] <= 0:
+        raise ScreeningError("EOS: the energies are not convex in volume")
+    try:
+        fit = EOS(kind).fit(v, e)
+    except Exception as exc:  # pymatgen raises EOSError and scipy's errors
+        raise ScreeningError(f"EOS: the {kind} fit failed: {exc}") from None
+    residual = float(np.sqrt(np.mean((e - fit.func(v)) ** 2)) * 1000)
+    result = EosFit(v.tolist(), e.tolist(), float(fit.v0), float(fit.e0), float(fit.b0) / units.GPa, float(fit.b1),
+                    residual, kind)
+    if not result.b0_gpa > 0:
+        raise ScreeningError(f"EOS: B0 = {result.b0_gpa:.3g} GPa is not positive")
+    if not v.min() < result.v0 < v.max():
+        raise ScreeningError(f"EOS: the minimum V0 = {result.v0:.3f} Å³/atom lies outside the sampled "
+                             f"{v.min():.3f}-{v.max():.3f} Å³/atom")
+    if residual > MAX_RESIDUAL_MEV:
+        raise ScreeningError(f"EOS: rms misfit {residual:.2f} meV/atom > {MAX_RESIDUAL_MEV} meV/atom")
+    return result
 
 
-def eos_points(atoms: Atoms, calculator: Calculator, window: float = 0.06, points: int = 7) -> tuple[list, list]:
-    """Energies per atom at volumes scaled by 1-window .. 1+window (cell scaled, fractional positions kept)."""
-    volumes, energies = [], []
-    for scale in np.linspace(1 - window, 1 + window, points):
+def fit_birch_murnaghan(volumes: Sequence[float], energies: Sequence[float]) -> EosFit:
+    """:func:`fit_eos` with Birch-Murnaghan."""
+    return fit_eos(volumes, energies, "birch_murnaghan")
+
+
+def relax(atoms: Atoms, calculator: Calculator, fmax: float = 0.01, steps: int = 200) -> Atoms:
+    """Cell and positions relaxed with ASE's ``FrechetCellFilter`` and BFGS (a copy; the input is kept)."""
+    relaxed = atoms.copy()
+    relaxed.calc = calculator
+    BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=fmax, steps=steps)
+    relaxed.calc = None
+    return relaxed
+
+
+def volume_grid(atoms: Atoms, centre: float = 1.0, window: float = WINDOW, points: int = POINTS) -> list[Atoms]:
+    """Copies of ``atoms`` at volumes ``centre`` x (1 - window .. 1 + window), fractional positions kept."""
+    grid = []
+    for scale in centre * np.linspace(1 - window, 1 + window, points):
         strained = atoms.copy()
         strained.set_cell(atoms.cell.array * scale ** (1 / 3), scale_atoms=True)
-        strained.calc = calculator
-        volumes.append(strained.get_volume() / len(strained))
-        energies.append(strained.get_potential_energy() / len(strained))
-    return volumes, energies
+        grid.append(strained)
+    return grid
 
 
-def screen_eos(atoms: Atoms, calculator: Calculator, window: float = 0.06, points: int = 7) -> EosFit:
-    """E(V) on ``points`` volumes within ±``window`` and its Birch-Murnaghan fit."""
-    return fit_birch_murnaghan(*eos_points(atoms, calculator, window, points))
+def energies_per_atom(images: Sequence[Atoms], calculator: Calculator) -> list[float]:
+    """Energy per atom of every image: one batched model call for a SUS2 calculator, one call each otherwise."""
+    if isinstance(calculator, Sus2Calculator):
+        return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=64))]
+    energies = []
+    for atoms in images:
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        energies.append(atoms.get_potential_energy() / len(atoms))
+    return energies
+
+
+def eos_of(atoms: Atoms, energies: Callable[[Sequence[Atoms]], list[float]], window: float = WINDOW,
+           points: int = POINTS) -> EosFit:
+    """The EOS of (relaxed) ``atoms``: the grid, its energies and the fits; a minimum outside the grid re-centres it
+    on the fitted (or lowest) volume and tries again, at most ``RECENTRE_TRIES`` times."""
+    centre, per_atom = 1.0, atoms.get_volume() / len(atoms)
+    for attempt in range(RECENTRE_TRIES + 1):
+        grid = volume_grid(atoms, centre, window, points)
+        volumes = [g.get_volume() / len(g) for g in grid]
+        values = energies(grid)
+        try:
+            fit = fit_eos(volumes, values)
+        except ScreeningError as exc:
+            if "outside the sampled" not in str(exc) or attempt == RECENTRE_TRIES:
+                raise
+            from pymatgen.analysis.eos import EOS
+
+            guess = float(EOS("birch_murnaghan").fit(volumes, values).v0)
+            lowest = volumes[int(np.argmin(values))]
+            target = guess if 0.5 * per_atom < guess < 2.0 * per_atom else lowest
+            centre = target / per_atom
+            continue
+        for kind in FITS[1:]:
+            other = fit_eos(volumes, values, kind)
+            fit.others[kind] = {"v0": other.v0, "b0_gpa": other.b0_gpa, "b1": other.b1}
+        return fit
+    raise AssertionError("unreachable")
+
+
+def screen_eos(atoms: Atoms, calculator: Calculator, window: float = WINDOW, points: int = POINTS,
+               relax_first: bool = True) -> EosFit:
+    """Relax ``atoms`` (unless ``relax_first`` is False), then its E(V) on ``points`` volumes within ±``window`` and
+    the fits."""
+    start = relax(atoms, calculator) if relax_first else atoms
+    return eos_of(start, lambda images: energies_per_atom(images, calculator), window, points)
+
+
+def delta_metrics(a: tuple[float, float, float], b: tuple[float, float, float],
+                  window: float = WINDOW) -> dict[str, float]:
+    """ACWF's ν and ε between two equations of state given per atom as (V0 Å³, B0 GPa, B1): ν = 100·√(δV0² +
+    (δB0/20)² + (δB1/400)²) with δX = 2(Xa - Xb)/(Xa + Xb); ε = the rms energy difference of the two
+    Birch-Murnaghan curves over ±``window`` around their mean V0, normalised by their spread."""
+    delta = [2 * (x - y) / (x + y) for x, y in zip(a, b)]
+    nu = 100 * float(np.sqrt(delta[0] ** 2 + (delta[1] / 20) ** 2 + (delta[2] / 400) ** 2))
+    v = 0.5 * (a[0] + b[0]) * np.linspace(1 - window, 1 + window, 1001)
+    ea = birch_murnaghan(v, 0.0, a[0], a[1] * units.GPa, a[2])
+    eb = birch_murnaghan(v, 0.0, b[0], b[1] * units.GPa, b[2])
+    spread = np.sqrt(np.mean((ea - ea.mean()) ** 2) * np.mean((eb - eb.mean()) ** 2))
+    return {"nu": nu, "epsilon": float(np.sqrt(np.mean((ea - eb) ** 2) / spread))}

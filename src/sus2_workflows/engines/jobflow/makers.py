@@ -14,7 +14,8 @@ from jobflow import Flow, Maker, OnMissing, Response, job
 from ... import campaign
 from ...cache import store_workspace
 from ...documents import STRUCTURE_FIELDS, ActiveLearningDocument, ActiveLearningResult, CampaignResultDocument, \
-    CuratedDatasetDocument, DatasetDocument, DbsDocument, EosDocument, ModelDocument, atoms_from_dict, atoms_to_dict
+    CuratedDatasetDocument, DatasetDocument, DbsDocument, EosScreeningDocument, ModelDocument, atoms_from_dict, \
+    atoms_to_dict
 from ...labelers import make_labeler
 from ...spec import ActiveLearningSpec, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, LabelerSpec
 
@@ -156,7 +157,7 @@ class EosScreeningMaker(_StageMaker):
     targets: list[EosTarget] = field(default_factory=list)
 
     @job
-    def make(self, learned: ActiveLearningResult) -> list[EosDocument]:
+    def make(self, learned: ActiveLearningResult) -> EosScreeningDocument:
         """The screening results (:func:`campaign.screen`)."""
         return campaign.screen(learned.model, self.targets, self.workspace())
 
@@ -168,10 +169,10 @@ class CampaignResultMaker(Maker):
     name: str = "sus2 result"
 
     @job
-    def make(self, spec: CampaignSpec, learned: ActiveLearningResult, eos: list[EosDocument]
+    def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument
              ) -> CampaignResultDocument:
         """:func:`campaign.campaign_result`."""
-        return campaign.campaign_result(spec, learned, eos)
+        return campaign.campaign_result(spec, learned, screening)
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""Equation-of-state screening: targets from files with named failures, pymatgen fits that refuse what they cannot
+justify, re-centring of an unbracketed grid, ACWF's ν/ε, and `sus2 screen eos`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.io import write
+
+from sus2_model.demo import fitted_emt_model
+from sus2_model.io.native import save_native
+from sus2_workflows.cli import main
+from sus2_workflows.errors import ScreeningError, SpecError
+from sus2_workflows.spec import load_spec
+from sus2_workflows.steps.eos import birch_murnaghan, delta_metrics, eos_of, energies_per_atom, fit_eos
+from sus2_workflows.steps.targets import read_targets
+
+from .test_campaign import SPEC
+
+PARTIAL_CIF = """data_CuNi
+_cell_length_a 3.6
+_cell_length_b 3.6
+_cell_length_c 3.6
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Cu1 Cu 0 0 0 0.5
+Ni1 Ni 0 0 0 0.5
+"""
+
+
+@pytest.fixture
+def structure_files(tmp_path):
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    write(folder / "Cu.cif", bulk("Cu", "fcc", a=3.6, cubic=True))
+    write(folder / "two.extxyz", [bulk("Cu", "fcc", a=3.55), bulk("Ni", "fcc", a=3.52)])
+    overlapping = bulk("Cu", "fcc", a=3.6, cubic=True)
+    overlapping.positions[1] = overlapping.positions[0] + 0.1
+    write(folder / "overlap.extxyz", overlapping)
+    (folder / "partial.cif").write_text(PARTIAL_CIF)
+    (folder / "broken.cif").write_text("data_x\n_cell_length_a oops\n")
+    return folder
+
+
+def test_targets_from_files_name_every_failure(structure_files):
+    targets = {t.name: t for t in read_targets([structure_files])}
+    assert set(targets) == {"Cu.cif", "two.extxyz@0", "two.extxyz@1", "overlap.extxyz", "partial.cif", "broken.cif"}
+    assert targets["Cu.cif"].atoms is not None and len(targets["Cu.cif"].atoms) == 4
+    assert targets["two.extxyz@1"].atoms.get_chemical_formula() == "Ni"
+    assert "overlap" in targets["overlap.extxyz"].error and "0.173 Å" in targets["overlap.extxyz"].error
+    assert "partial occupancies" in targets["partial.cif"].error
+    assert targets["broken.cif"].error.startswith(str(structure_files / "broken.cif"))
+
+
+def test_fits_that_are_no_result_are_named_failures():
+    v = np.linspace(10.0, 13.0, 7)
+    with pytest.raises(ScreeningError, match="outside the sampled"):
+        fit_eos(v, birch_murnaghan(v, -3.0, 14.0, 0.8, 4.5))  # minimum above the grid: energies fall monotonically
+    with pytest.raises(ScreeningError, match="not convex"):
+        fit_eos(v, -0.1 * (v - 11.5) ** 2)
+    with pytest.raises(ScreeningError, match="at least 5 finite"):
+        fit_eos(v, [np.nan] * 7)
+    fit = fit_eos(v, birch_murnaghan(v, -3.0, 11.5, 0.8, 4.5))
+    assert fit.v0 == pytest.approx(11.5, abs=1e-6) and fit.b1 == pytest.approx(4.5, abs=1e-4)
+
+
+def test_an_unbracketed_grid_is_recentred():
+    compressed = bulk("Cu", "fcc", a=3.6 * 0.93, cubic=True)  # -20 % volume: EMT's minimum is far above the grid
+    fit = eos_of(compressed, lambda images: energies_per_atom(images, EMT()))
+    assert min(fit.volumes) < fit.v0 < max(fit.volumes)
+    assert fit.v0 == pytest.approx(11.57, abs=0.05) and "vinet" in fit.others  # EMT Cu, as from the relaxed cell
+
+
+def test_delta_metrics_of_acwf():
+    same = delta_metrics((11.5, 140.0, 5.0), (11.5, 140.0, 5.0))
+    assert same == {"nu": 0.0, "epsilon": 0.0}
+    shifted = delta_metrics((11.5, 140.0, 5.0), (11.615, 140.0, 5.0))  # +1 % volume
+    assert shifted["nu"] == pytest.approx(100 * 2 * 0.115 / 23.115, rel=1e-9) and shifted["epsilon"] > 0.1
+
+
+def test_sus2_screen_eos_prints_a_record_or_an_error_per_structure(tmp_path, structure_files, capsys):
+    model = tmp_path / "cu_ni.pt"
+    save_native(fitted_emt_model(n_train=16), model)
+    assert main(["screen", "eos", str(structure_files), "--model", str(model), "--json"]) == 0
+    records = {r["file"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert len(records) == 6
+    good = records["Cu.cif"]
+    assert good["volume_range"][0] < good["v0_a3_atom"] < good["volume_range"][1] and good["b0_gpa"] > 0
+    assert {k for k, r in records.items() if "error" in r} == {"overlap.extxyz", "partial.cif", "broken.cif"}
+
+
+def test_spec_eos_targets_from_files(tmp_path, structure_files):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "screening": {"eos": [{"path": "targets"}, {"element": "Cu",
+                                                                                      "prototype": "fcc"}]}}))
+    assert load_spec(path).screening.eos[0].path == str(structure_files)
+    path.write_text(yaml.safe_dump({**SPEC, "screening": {"eos": [{"element": "Cu"}]}}))
+    with pytest.raises(SpecError, match="give either element and prototype, or path"):
+        load_spec(path)
+    path.write_text(yaml.safe_dump({**SPEC, "screening": {"eos": [{"path": "missing"}]}}))
+    with pytest.raises(SpecError, match=r"screening\.eos\.0\.path: missing does not exist"):
+        load_spec(path)
