@@ -1,0 +1,105 @@
+"""Equation-of-state screening throughput: structures per minute (relaxation included) with the grid's energies in
+batched model calls, next to the same pipeline driven one ASE call per volume, in the same run; with ACWF's ν
+against the all-electron references where ../shared/data/acwf is present.  Prints JSON.
+
+    python benchmarks/screening.py [--model ../shared/data/sus2_published/m3gnet/l2k3.mtp] [--limit 384] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+
+from sus2_model import Sus2Calculator
+from sus2_workflows.errors import ScreeningError
+from sus2_workflows.steps.eos import delta_metrics, eos_of, relax
+from sus2_workflows.steps.targets import Target, read_targets
+
+ACWF = Path(__file__).resolve().parents[2] / "shared" / "data" / "acwf"
+MODEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "sus2_published" / "m3gnet" / "l2k3.mtp"
+
+
+def acwf_targets(folder: Path) -> list[Target]:
+    """The ACWF unaries' structures (xsf), unpacked into ``folder``."""
+    with tarfile.open(ACWF / "acwf-unaries-PBE-v1-structures-xsf.tar.gz") as archive:
+        archive.extractall(folder, filter="data")
+    return read_targets([next(folder.rglob("xsfs-unaries-verification-PBE-v1"))])
+
+
+def prototype_targets() -> list[Target]:
+    """A few elemental crystals, where the reference data are absent."""
+    return [Target(f"{e}-{p}", bulk(e, p)) for e in ("Cu", "Al", "Ni", "Si") for p in ("fcc", "bcc", "diamond")]
+
+
+def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> tuple[float, dict, int]:
+    """Seconds for the whole screen, the results by name, and the number of failures."""
+    def one_call_each(images):
+        energies = []
+        for atoms in images:
+            atoms = atoms.copy()
+            atoms.calc = calculator
+            energies.append(atoms.get_potential_energy() / len(atoms))
+        return energies
+
+    def batched_calls(images):
+        return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=64))]
+
+    results, failures = {}, 0
+    start = time.perf_counter()
+    for target in targets:
+        try:
+            if target.atoms is None:
+                raise ScreeningError(target.error)
+            fit = eos_of(relax(target.atoms, calculator), batched_calls if batched else one_call_each)
+            results[target.name] = (fit.v0, fit.b0_gpa, fit.b1)
+        except Exception:  # the screen's named failures and the model's (unknown element, close contact)
+            failures += 1
+    return time.perf_counter() - start, results, failures
+
+
+def nu_against_acwf(results: dict) -> dict:
+    """ν of every result against the ACWF all-electron equation of state (median and the ACWF classes)."""
+    reference = json.loads((ACWF / "results-unaries-verification-PBE-v1-AE-average.json").read_text())
+    nus = []
+    for name, ours in results.items():
+        key = name.removesuffix(".xsf").replace("-", "-X/", 1)
+        fit = reference["BM_fit_data"].get(key)
+        if fit:
+            atoms = reference["num_atoms_in_sim_cell"][key]
+            theirs = (fit["min_volume"] / atoms, fit["bulk_modulus_ev_ang3"] / units.GPa, fit["bulk_deriv"])
+            nus.append(delta_metrics(ours, theirs)["nu"])
+    nus = np.array(nus)
+    return {"compared": len(nus), "nu_median": float(np.median(nus)), "excellent": int((nus < 0.10).sum()),
+            "good": int((nus < 0.33).sum()), "outliers": int((nus > 1.65).sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(MODEL))
+    parser.add_argument("--limit", type=int, default=0, help="screen only the first N structures (0: all)")
+    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    args = parser.parse_args()
+    calculator = Sus2Calculator(args.model)
+    with tempfile.TemporaryDirectory() as folder:
+        targets = acwf_targets(Path(folder)) if ACWF.is_dir() else prototype_targets()
+    targets = targets[: args.limit or None]
+    report = {"model": Path(args.model).name, "structures": len(targets), "cores": 2}
+    for mode, batched in (("batched", True), ("one_call_per_volume", False)):
+        seconds, results, failures = screen(targets, calculator, batched)
+        report[mode] = {"seconds": round(seconds, 2), "structures_per_minute": round(60 * len(targets) / seconds, 1),
+                        "results": len(results), "failures": failures}
+    if ACWF.is_dir():
+        report["acwf"] = nu_against_acwf(results)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
