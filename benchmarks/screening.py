@@ -20,7 +20,7 @@ from ase.build import bulk
 
 from sus2_model import Sus2Calculator
 from sus2_workflows.errors import ScreeningError
-from sus2_workflows.steps.eos import delta_metrics, eos_of, relax
+from sus2_workflows.steps.eos import delta_metrics, energies_one_by_one, energies_per_atom, eos_of, relax
 from sus2_workflows.steps.targets import Target, read_targets
 
 ACWF = Path(__file__).resolve().parents[2] / "shared" / "data" / "acwf"
@@ -41,24 +41,14 @@ def prototype_targets() -> list[Target]:
 
 def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> tuple[float, dict, int]:
     """Seconds for the whole screen, the results by name, and the number of failures."""
-    def one_call_each(images):
-        energies = []
-        for atoms in images:
-            atoms = atoms.copy()
-            atoms.calc = calculator
-            energies.append(atoms.get_potential_energy() / len(atoms))
-        return energies
-
-    def batched_calls(images):
-        return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=64))]
-
     results, failures = {}, 0
     start = time.perf_counter()
     for target in targets:
         try:
             if target.atoms is None:
                 raise ScreeningError(target.error)
-            fit = eos_of(relax(target.atoms, calculator), batched_calls if batched else one_call_each)
+            energies = energies_per_atom if batched else energies_one_by_one
+            fit = eos_of(relax(target.atoms, calculator), lambda images: energies(images, calculator))
             results[target.name] = (fit.v0, fit.b0_gpa, fit.b1)
         except Exception:  # the screen's named failures and the model's (unknown element, close contact)
             failures += 1

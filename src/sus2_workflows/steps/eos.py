@@ -102,6 +102,11 @@ def energies_per_atom(images: Sequence[Atoms], calculator: Calculator) -> list[f
     """Energy per atom of every image: one batched model call for a SUS2 calculator, one call each otherwise."""
     if isinstance(calculator, Sus2Calculator):
         return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=64))]
+    return energies_one_by_one(images, calculator)
+
+
+def energies_one_by_one(images: Sequence[Atoms], calculator: Calculator) -> list[float]:
+    """Energy per atom of every image, one ASE calculator call each."""
     energies = []
     for atoms in images:
         atoms = atoms.copy()
