@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -18,7 +19,7 @@ import numpy as np
 from ase import units
 from ase.build import bulk
 
-from sus2_model import Sus2Calculator
+from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_workflows.errors import ScreeningError
 from sus2_workflows.steps.eos import delta_metrics, energies_one_by_one, energies_per_atom, eos_of, relax
 from sus2_workflows.steps.targets import Target, read_targets
@@ -50,7 +51,7 @@ def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> 
             energies = energies_per_atom if batched else energies_one_by_one
             fit = eos_of(relax(target.atoms, calculator), lambda images: energies(images, calculator))
             results[target.name] = (fit.v0, fit.b0_gpa, fit.b1)
-        except Exception:  # the screen's named failures and the model's (unknown element, close contact)
+        except (ScreeningError, Sus2ModelError):  # named failures (unknown element, close contact, a bad fit)
             failures += 1
     return time.perf_counter() - start, results, failures
 
@@ -81,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         targets = acwf_targets(Path(folder)) if ACWF.is_dir() else prototype_targets()
     targets = targets[: args.limit or None]
-    report = {"model": Path(args.model).name, "structures": len(targets), "cores": 2}
+    report = {"model": Path(args.model).name, "structures": len(targets), "cores": len(os.sched_getaffinity(0))}
     for mode, batched in (("batched", True), ("one_call_per_volume", False)):
         seconds, results, failures = screen(targets, calculator, batched)
         report[mode] = {"seconds": round(seconds, 2), "structures_per_minute": round(60 * len(targets) / seconds, 1),

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import write
@@ -17,7 +18,7 @@ from sus2_model.io.native import save_native
 from sus2_workflows.cli import main
 from sus2_workflows.errors import ScreeningError, SpecError
 from sus2_workflows.spec import load_spec
-from sus2_workflows.steps.eos import birch_murnaghan, delta_metrics, eos_of, energies_per_atom, fit_eos
+from sus2_workflows.steps.eos import birch_murnaghan, delta_metrics, energies_per_atom, eos_of, fit_eos, screen_eos
 from sus2_workflows.steps.targets import read_targets
 
 from .test_campaign import SPEC
@@ -68,7 +69,7 @@ def test_targets_from_files_name_every_failure(structure_files):
 
 def test_fits_that_are_no_result_are_named_failures():
     v = np.linspace(10.0, 13.0, 7)
-    with pytest.raises(ScreeningError, match="outside the sampled"):
+    with pytest.raises(ScreeningError, match="minimum is outside the grid"):
         fit_eos(v, birch_murnaghan(v, -3.0, 14.0, 0.8, 4.5))  # minimum above the grid: energies fall monotonically
     with pytest.raises(ScreeningError, match="not convex"):
         fit_eos(v, -0.1 * (v - 11.5) ** 2)
@@ -83,6 +84,21 @@ def test_an_unbracketed_grid_is_recentred():
     fit = eos_of(compressed, lambda images: energies_per_atom(images, EMT()))
     assert min(fit.volumes) < fit.v0 < max(fit.volumes)
     assert fit.v0 == pytest.approx(11.57, abs=0.05) and "vinet" in fit.others  # EMT Cu, as from the relaxed cell
+
+
+def test_a_too_large_cell_is_recentred_and_odd_inputs_are_named(tmp_path):
+    expanded = bulk("Cu", "fcc", a=3.6 * 1.08, cubic=True)  # +26 % volume: the minimum is below the grid
+    fit = eos_of(expanded, lambda images: energies_per_atom(images, EMT()))
+    assert min(fit.volumes) < fit.v0 < max(fit.volumes) and fit.v0 == pytest.approx(11.57, abs=0.05)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / ".DS_Store").write_bytes(b"\0\1")
+    write(tmp_path / "notes" / "molecule.xyz", Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], pbc=False))
+    targets = {t.name: t for t in read_targets([tmp_path / "empty", tmp_path / "missing", tmp_path / "notes"])}
+    assert "holds no file" in targets["empty"].error and "no such file" in targets["missing"].error
+    assert set(targets) == {"empty", "missing", "molecule.xyz"}  # the hidden file is skipped
+    with pytest.raises(ScreeningError, match="not periodic in all three directions"):
+        screen_eos(targets["molecule.xyz"].atoms, EMT())
 
 
 def test_delta_metrics_of_acwf():

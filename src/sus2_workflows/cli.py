@@ -149,11 +149,14 @@ def screen_main(argv: Sequence[str]) -> int:
 
     try:
         calculator = Sus2Calculator(args.model, species=args.species)
-    except (Sus2ModelError, OSError) as exc:
+    except (Sus2ModelError, OSError, ValueError) as exc:
         print(f"sus2 screen eos: error: {exc}", file=sys.stderr)
         return 2
     digest = model_hash(calculator.model)
     targets = read_targets(args.files)
+    if not targets:
+        print("sus2 screen eos: error: no structure to screen", file=sys.stderr)
+        return 2
     failed = 0
     for target in track(targets, description="EOS", console=Console(stderr=True), transient=True):
         record = eos_record(eos_document(target, calculator, digest))

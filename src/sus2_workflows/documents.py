@@ -188,7 +188,7 @@ class EosDocument(MsonableModel):
     b0_gpa: float
     b1: float
     rms_residual_mev: float = Field(description="rms misfit of the Birch-Murnaghan fit, meV/atom")
-    other_fits: dict[str, dict[str, float]] = Field({}, description="e.g. vinet: v0, b0_gpa, b1")
+    other_fits: dict[str, dict[str, Any]] = Field({}, description="e.g. vinet: v0, b0_gpa, b1 (or its error)")
     provenance: Provenance = Field(default_factory=Provenance)
 
 

@@ -28,7 +28,8 @@ def _eos_plot(eos: dict[str, Any], path: Path) -> None:
     ax.plot(eos["volumes"], eos["energies"], "o", label="SUS2")
     ax.plot(v, birch_murnaghan(v, eos["e0"], eos["v0"], eos["b0_gpa"] * units.GPa, eos["b1"]), "-",
             label="Birch-Murnaghan")
-    ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=f"{eos['formula']} {eos.get('prototype') or eos['name']}")
+    title = f"{eos['formula']} {eos.get('prototype') or eos['name']}"
+    ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=title)
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -105,7 +105,9 @@ class EosTarget(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> EosTarget:
-        if (self.path is None) == (self.element is None or self.prototype is None):
+        prototype = (self.element, self.prototype, self.a)
+        if (self.path is None) == (self.element is None or self.prototype is None) or \
+                (self.path is not None and any(v is not None for v in prototype)):
             raise ValueError("give either element and prototype, or path")
         return self
 
@@ -141,7 +143,8 @@ class CampaignSpec(_Strict):
         data = self.model_dump(mode="json")
         for entry in data["datasets"] + [t for t in data["screening"]["eos"] if t["path"]]:
             path = Path(entry["path"])
-            entry["path"] = file_sha256(path) if path.is_file() else path.name
+            files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+            entry["path"] = [(p.name, file_sha256(p)) for p in files if p.is_file()] or entry["path"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -15,7 +15,8 @@ from ..documents import ActiveLearningResult, CampaignResultDocument, EosDocumen
 from ..errors import ScreeningError
 from ..hashing import content_key
 from ..spec import CampaignSpec, EosTarget
-from ..steps.eos import POINTS, WINDOW, screen_eos
+from ..steps.eos import SETTINGS as EOS_SETTINGS
+from ..steps.eos import screen_eos
 from ..steps.seeds import prototype
 from ..steps.targets import Target, read_targets
 from .cache import Workspace
@@ -44,6 +45,9 @@ def eos_document(target: Target, calculator: Calculator, model_hash: str,
     except (ScreeningError, Sus2ModelError) as exc:
         return ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model_hash,
                                         error=f"{target.name}: {exc}")
+    except Exception as exc:  # a calculator or optimizer failure on this structure must not end the whole screen
+        return ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model_hash,
+                                        error=f"{target.name}: {type(exc).__name__}: {exc}"[:500])
     numbers = {"volumes": fit.volumes, "energies": fit.energies, "v0": fit.v0, "e0": fit.e0, "b0_gpa": fit.b0_gpa,
                "b1": fit.b1, "rms_residual_mev": fit.rms_residual_mev, "other_fits": fit.others}
     digest = structure_hash(target.atoms)
@@ -59,11 +63,14 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
     calculator = None  # loaded only when a result is not cached
     results, failures = [], []
     for target in eos_targets(targets):
-        key = content_key(model.model_hash, structure_hash(target.atoms) if target.atoms is not None else target.name,
-                          WINDOW, POINTS)
+        if target.atoms is None:  # unreadable input: reported every run, never cached
+            failures.append(ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model.model_hash,
+                                                     error=target.error))
+            continue
+        key = content_key(model.model_hash, model.task, structure_hash(target.atoms), EOS_SETTINGS)
         hit, failed = ws.cache.get("eos", key), ws.cache.get("eos_failed", key)
         if failed is not None:
-            failures.append(ScreeningFailureDocument.model_validate(failed))
+            failures.append(ScreeningFailureDocument.model_validate({**failed, "name": target.name}))
             continue
         if hit is None:
             calculator = calculator or Sus2Calculator(load_model(model.model_path), task=model.task)
@@ -74,7 +81,7 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
                 continue
             hit = document.model_dump(mode="json")
             ws.cache.put("eos", key, hit)
-        results.append(EosDocument.model_validate(hit))
+        results.append(EosDocument.model_validate({**hit, "name": target.name}))
     return EosScreeningDocument(results=results, failures=failures)
 
 

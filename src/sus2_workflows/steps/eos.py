@@ -22,8 +22,22 @@ from ..errors import ScreeningError
 WINDOW = 0.06  # ± relative volume around the relaxed cell (the ACWF window)
 POINTS = 7
 MAX_RESIDUAL_MEV = 5.0  # rms misfit (meV/atom) above which a fit is not a result
-RECENTRE_TRIES = 2
+RECENTRE_TRIES = 4
 FITS = ("birch_murnaghan", "vinet")
+RELAX_FMAX = 0.01  # eV/Å (and the filter's stress equivalent)
+RELAX_STEPS = 200
+MAX_VOLUME_CHANGE = 2.0  # a relaxation that changes the volume more than this factor has exploded or collapsed
+SETTINGS = {"window": WINDOW, "points": POINTS, "max_residual_mev": MAX_RESIDUAL_MEV, "recentre_tries": RECENTRE_TRIES,
+            "fits": FITS, "relax": {"filter": "FrechetCellFilter", "optimizer": "BFGS", "fmax": RELAX_FMAX,
+                                    "steps": RELAX_STEPS, "max_volume_change": MAX_VOLUME_CHANGE}}
+
+
+class UnbracketedError(ScreeningError):
+    """The grid's lowest energy lies at one of its ends: the minimum is outside it (``guess``: where to look)."""
+
+    def __init__(self, message: str, guess: float) -> None:
+        super().__init__(message)
+        self.guess = guess
 
 
 def birch_murnaghan(v: np.ndarray, e0: float, v0: float, b0: float, b1: float) -> np.ndarray:
@@ -55,8 +69,13 @@ def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = "bi
     v, e = np.asarray(volumes, float), np.asarray(energies, float)
     if len(v) < 5 or not np.all(np.isfinite(e)):
         raise ScreeningError(f"EOS: need at least 5 finite energies, got {np.isfinite(e).sum()}")
-    if np.polyfit(v, e, 2)[0] <= 0:
+    curvature, slope, _ = np.polyfit(v, e, 2)
+    if curvature <= 0:
         raise ScreeningError("EOS: the energies are not convex in volume")
+    if int(np.argmin(e)) in (0, len(v) - 1):  # look where the parabola through the points has its minimum
+        guess = float(np.clip(-slope / (2 * curvature), v.min() / 1.5, v.max() * 1.5))
+        raise UnbracketedError(f"EOS: the lowest energy lies at the end of the sampled {v.min():.3f}-{v.max():.3f} "
+                               "Å³/atom: the minimum is outside the grid", guess)
     try:
         fit = EOS(kind).fit(v, e)
     except Exception as exc:  # pymatgen raises EOSError and scipy's errors
@@ -65,12 +84,12 @@ def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = "bi
     result = EosFit(v.tolist(), e.tolist(), float(fit.v0), float(fit.e0), float(fit.b0) / units.GPa, float(fit.b1),
                     residual, kind)
     if not result.b0_gpa > 0:
-        raise ScreeningError(f"EOS: B0 = {result.b0_gpa:.3g} GPa is not positive")
+        raise ScreeningError(f"EOS: {kind} B0 = {result.b0_gpa:.3g} GPa is not positive")
     if not v.min() < result.v0 < v.max():
-        raise ScreeningError(f"EOS: the minimum V0 = {result.v0:.3f} Å³/atom lies outside the sampled "
-                             f"{v.min():.3f}-{v.max():.3f} Å³/atom")
+        raise UnbracketedError(f"EOS: the {kind} minimum V0 = {result.v0:.3f} Å³/atom lies outside the sampled "
+                               f"{v.min():.3f}-{v.max():.3f} Å³/atom", result.v0)
     if residual > MAX_RESIDUAL_MEV:
-        raise ScreeningError(f"EOS: rms misfit {residual:.2f} meV/atom > {MAX_RESIDUAL_MEV} meV/atom")
+        raise ScreeningError(f"EOS: {kind} rms misfit {residual:.2f} meV/atom > {MAX_RESIDUAL_MEV} meV/atom")
     return result
 
 
@@ -79,11 +98,18 @@ def fit_birch_murnaghan(volumes: Sequence[float], energies: Sequence[float]) -> 
     return fit_eos(volumes, energies, "birch_murnaghan")
 
 
-def relax(atoms: Atoms, calculator: Calculator, fmax: float = 0.01, steps: int = 200) -> Atoms:
-    """Cell and positions relaxed with ASE's ``FrechetCellFilter`` and BFGS (a copy; the input is kept)."""
+def relax(atoms: Atoms, calculator: Calculator, fmax: float = RELAX_FMAX, steps: int = RELAX_STEPS) -> Atoms:
+    """Cell and positions relaxed with ASE's ``FrechetCellFilter`` and BFGS (a copy; the input is kept); a
+    relaxation that does not converge, or changes the volume by more than ``MAX_VOLUME_CHANGE``, is a failure."""
+    if not atoms.pbc.all():
+        raise ScreeningError("EOS: the structure is not periodic in all three directions")
     relaxed = atoms.copy()
     relaxed.calc = calculator
-    BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=fmax, steps=steps)
+    if not BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=fmax, steps=steps):
+        raise ScreeningError(f"EOS: the relaxation did not converge to {fmax} eV/Å in {steps} steps")
+    change = relaxed.get_volume() / atoms.get_volume()
+    if not 1 / MAX_VOLUME_CHANGE < change < MAX_VOLUME_CHANGE:
+        raise ScreeningError(f"EOS: the relaxation changed the volume {change:.2f}-fold (exploded or collapsed)")
     relaxed.calc = None
     return relaxed
 
@@ -117,30 +143,28 @@ def energies_one_by_one(images: Sequence[Atoms], calculator: Calculator) -> list
 
 def eos_of(atoms: Atoms, energies: Callable[[Sequence[Atoms]], list[float]], window: float = WINDOW,
            points: int = POINTS) -> EosFit:
-    """The EOS of (relaxed) ``atoms``: the grid, its energies and the fits; a minimum outside the grid re-centres it
-    on the fitted (or lowest) volume and tries again, at most ``RECENTRE_TRIES`` times."""
-    centre, per_atom = 1.0, atoms.get_volume() / len(atoms)
+    """The EOS of (relaxed) ``atoms``: the grid, its energies and the fits.  A minimum outside the grid re-centres
+    it on the best guess and tries again, at most ``RECENTRE_TRIES`` times; then it is a failure that says so."""
+    per_atom = atoms.get_volume() / len(atoms)
+    centre = 1.0
     for attempt in range(RECENTRE_TRIES + 1):
         grid = volume_grid(atoms, centre, window, points)
-        volumes = [g.get_volume() / len(g) for g in grid]
-        values = energies(grid)
+        volumes, values = [g.get_volume() / len(g) for g in grid], energies(grid)
         try:
             fit = fit_eos(volumes, values)
-        except ScreeningError as exc:
-            if "outside the sampled" not in str(exc) or attempt == RECENTRE_TRIES:
-                raise
-            from pymatgen.analysis.eos import EOS
-
-            guess = float(EOS("birch_murnaghan").fit(volumes, values).v0)
-            lowest = volumes[int(np.argmin(values))]
-            target = guess if 0.5 * per_atom < guess < 2.0 * per_atom else lowest
-            centre = target / per_atom
+        except UnbracketedError as exc:
+            if attempt == RECENTRE_TRIES:
+                raise UnbracketedError(f"{exc} (after {attempt} re-centrings)", exc.guess) from None
+            centre = exc.guess / per_atom
             continue
         for kind in FITS[1:]:
-            other = fit_eos(volumes, values, kind)
-            fit.others[kind] = {"v0": other.v0, "b0_gpa": other.b0_gpa, "b1": other.b1}
+            try:
+                other = fit_eos(volumes, values, kind)
+                fit.others[kind] = {"v0": other.v0, "b0_gpa": other.b0_gpa, "b1": other.b1}
+            except ScreeningError as exc:  # the main fit stands; the other one says why it is missing
+                fit.others[kind] = {"error": str(exc)}
         return fit
-    raise AssertionError("unreachable")
+    raise UnbracketedError("EOS: no grid tried", per_atom)  # RECENTRE_TRIES < 0
 
 
 def screen_eos(atoms: Atoms, calculator: Calculator, window: float = WINDOW, points: int = POINTS,

@@ -70,16 +70,25 @@ def read_file(path: str | Path) -> list[Target]:
                 images = ase.io.read(path, index=":")
     except Exception as exc:  # every reader raises its own types
         return [Target(path.name, error=f"{path}: cannot read a structure: {exc}"[:500])]
+    if not images:
+        return [Target(path.name, error=f"{path}: no structure in the file")]
     if len(images) == 1:
         return [_checked(path.name, images[0])]
     return [_checked(f"{path.name}@{k}", atoms) for k, atoms in enumerate(images)]
 
 
 def read_targets(paths: Sequence[str | Path]) -> list[Target]:
-    """The targets of files and folders (a folder: its files, sorted, not recursing)."""
+    """The targets of files and folders (a folder: its files, sorted, not recursing, hidden files skipped); a path
+    that does not exist, or a folder with no file, is a failure of its own."""
     targets: list[Target] = []
     for path in map(Path, paths):
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        if not path.exists():
+            targets.append(Target(path.name, error=f"{path}: no such file or folder"))
+            continue
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")) if path.is_dir() \
+            else [path]
+        if not files:
+            targets.append(Target(path.name, error=f"{path}: the folder holds no file"))
         for file in files:
             targets += read_file(file)
     return targets
