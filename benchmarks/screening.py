@@ -21,7 +21,7 @@ from ase.build import bulk
 
 from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_workflows.errors import ScreeningError
-from sus2_workflows.steps.eos import delta_metrics, energies_one_by_one, energies_per_atom, eos_of, relax
+from sus2_workflows.steps.eos import delta_metrics, energies_one_by_one, energies_per_atom, screen_eos
 from sus2_workflows.steps.targets import Target, read_targets
 
 ACWF = Path(__file__).resolve().parents[2] / "shared" / "data" / "acwf"
@@ -48,8 +48,7 @@ def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> 
         try:
             if target.atoms is None:
                 raise ScreeningError(target.error)
-            energies = energies_per_atom if batched else energies_one_by_one
-            fit = eos_of(relax(target.atoms, calculator), lambda images: energies(images, calculator))
+            fit = screen_eos(target.atoms, calculator, energies_per_atom if batched else energies_one_by_one)
             results[target.name] = (fit.v0, fit.b0_gpa, fit.b1)
         except (ScreeningError, Sus2ModelError):  # named failures (unknown element, close contact, a bad fit)
             failures += 1

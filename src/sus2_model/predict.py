@@ -75,12 +75,13 @@ def evaluate(model: Sus2Potential, images: Sequence[Atoms], task_index: int = -1
     owner = batch.structure_of_atom.cpu().numpy()
     forces = out["forces"].detach().cpu().double().numpy()
     energies = out["energies"].detach().cpu().double().numpy()
+    totals = out["energy"].detach().cpu().double().numpy()
     voigt = full_3x3_to_voigt_6_stress(out["stress"].detach().cpu().double().numpy()) if stress else None
     results = []
     for k, atoms in enumerate(images):
         sel = owner == k
         periodic = stress and bool(np.asarray(atoms.pbc).all())
-        results.append(Prediction(float(out["energy"][k]), forces[sel], voigt[k] if periodic else None, energies[sel]))
+        results.append(Prediction(float(totals[k]), forces[sel], voigt[k] if periodic else None, energies[sel]))
     return results
 
 

@@ -54,7 +54,7 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
         else:
             output = run_local(flow, store, folder)
         result = CampaignResultDocument.model_validate(output)
-    summary = {"campaign": spec.name, "spec_hash": spec.spec_hash(), "folder": str(folder), "engine": engine,
+    summary = {"campaign": spec.name, "spec_hash": result.spec_hash, "folder": str(folder), "engine": engine,
                "eos": [e.model_dump(mode="json") for e in result.eos], "result": result.model_dump(mode="json")}
     atomic_write(folder / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2, default=str)))
     return summary

@@ -50,15 +50,6 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], mode: str
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(path)
     text = {} if mode == "wb" else {"encoding": "utf-8", "newline": ""}
-    try:
-        with open(tmp, mode, **text) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, mode, **text) as fh:
+        write(fh)

@@ -34,22 +34,21 @@ def setup(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def average_gradients(model: torch.nn.Module, value: float) -> float:
-    """Sum the parameter gradients and ``value`` over all processes (each rank pre-scales its share)."""
+def average_gradients(model: torch.nn.Module) -> None:
+    """Sum the parameter gradients over all processes (each rank pre-scales its share)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return value
+        return
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         if p.grad is None:  # a rank whose share left this parameter untouched still takes part
             p.grad = torch.zeros_like(p)
     grads = [p.grad for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads] + [grads[0].new_tensor([value])])
+    flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     offset = 0
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
-    return float(flat[-1])
 
 
 def take_batch(params: list[torch.Tensor], value: torch.Tensor) -> torch.Tensor:

@@ -229,7 +229,7 @@ class Trainer:
             self.optimizer.zero_grad()
             loss = self._loss(mb)
             loss.backward()
-            distributed.average_gradients(self.model, 0.0)
+            distributed.average_gradients(self.model)
             self.optimizer.step()
             if self.ema is not None:
                 with torch.no_grad():

@@ -72,9 +72,8 @@ def fine_tune(dataset: DatasetDocument, model: ModelDocument, training: dict[str
     return train(dataset, training, ws, sources, model.task, init_model=model)
 
 
-def md_starts(dataset: DatasetDocument) -> list[Atoms]:
+def md_starts(images: list[Atoms]) -> list[Atoms]:
     """Where exploration starts: the first seed structures of the dataset (its first structures if none)."""
-    images = [atoms_from_dict(d) for d in dataset.structures]
     return [a for a in images if a.info.get("source", "").startswith(SEED_SOURCE)][:MD_STARTS] or images[:MD_STARTS]
 
 
@@ -93,7 +92,7 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
         return ActiveLearningDocument.model_validate(hit)
     sus2 = load_model(model.model_path)
     training = [atoms_from_dict(d) for d in dataset.structures]
-    frames = explore(sus2, md_starts(dataset), settings.md_temperature_k, settings.md_steps, settings.sample_every,
+    frames = explore(sus2, md_starts(training), settings.md_temperature_k, settings.md_steps, settings.sample_every,
                      seed=iteration, task=model.task)
     selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
                                         settings.max_new_per_iteration)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from ase.calculators.calculator import Calculator
 
-from sus2_model import Sus2Calculator, Sus2ModelError, load_model
+from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
 
 from ..documents import ActiveLearningResult, CampaignResultDocument, EosDocument, EosScreeningDocument, \
@@ -64,8 +64,7 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
     results, failures = [], []
     for target in eos_targets(targets):
         if target.atoms is None:  # unreadable input: reported every run, never cached
-            failures.append(ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model.model_hash,
-                                                     error=target.error))
+            failures.append(eos_document(target, calculator, model.model_hash))
             continue
         key = content_key(model.model_hash, model.task, structure_hash(target.atoms), EOS_SETTINGS)
         hit, failed = ws.cache.get("eos", key), ws.cache.get("eos_failed", key)
@@ -73,7 +72,7 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
             failures.append(ScreeningFailureDocument.model_validate({**failed, "name": target.name}))
             continue
         if hit is None:
-            calculator = calculator or Sus2Calculator(load_model(model.model_path), task=model.task)
+            calculator = calculator or Sus2Calculator(model.model_path, task=model.task)
             document = eos_document(target, calculator, model.model_hash, {"dataset_hash": model.dataset_hash})
             if isinstance(document, ScreeningFailureDocument):
                 failures.append(document)

@@ -56,11 +56,10 @@ class EosFit:
     b0_gpa: float
     b1: float
     rms_residual_mev: float
-    kind: str = "birch_murnaghan"
     others: dict[str, dict[str, float]] = field(default_factory=dict)  # the other fits: kind -> v0, b0_gpa, b1
 
 
-def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = "birch_murnaghan") -> EosFit:
+def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = FITS[0]) -> EosFit:
     """Fit E(V) per atom with pymatgen's ``EOS(kind)``; :class:`ScreeningError` where it is no result: too few
     points, non-convex data, B0 <= 0, a minimum outside the sampled volumes or an rms misfit above
     ``MAX_RESIDUAL_MEV``."""
@@ -82,7 +81,7 @@ def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = "bi
         raise ScreeningError(f"EOS: the {kind} fit failed: {exc}") from None
     residual = float(np.sqrt(np.mean((e - fit.func(v)) ** 2)) * 1000)
     result = EosFit(v.tolist(), e.tolist(), float(fit.v0), float(fit.e0), float(fit.b0) / units.GPa, float(fit.b1),
-                    residual, kind)
+                    residual)
     if not result.b0_gpa > 0:
         raise ScreeningError(f"EOS: {kind} B0 = {result.b0_gpa:.3g} GPa is not positive")
     if not v.min() < result.v0 < v.max():
@@ -167,12 +166,11 @@ def eos_of(atoms: Atoms, energies: Callable[[Sequence[Atoms]], list[float]], win
     raise UnbracketedError("EOS: no grid tried", per_atom)  # RECENTRE_TRIES < 0
 
 
-def screen_eos(atoms: Atoms, calculator: Calculator, window: float = WINDOW, points: int = POINTS,
-               relax_first: bool = True) -> EosFit:
-    """Relax ``atoms`` (unless ``relax_first`` is False), then its E(V) on ``points`` volumes within ±``window`` and
-    the fits."""
-    start = relax(atoms, calculator) if relax_first else atoms
-    return eos_of(start, lambda images: energies_per_atom(images, calculator), window, points)
+def screen_eos(atoms: Atoms, calculator: Calculator,
+               energies: Callable[[Sequence[Atoms], Calculator], list[float]] = energies_per_atom) -> EosFit:
+    """Relax ``atoms``, then its E(V) on the grid (``energies`` of the images with ``calculator``) and the fits, with
+    the settings of :data:`SETTINGS`."""
+    return eos_of(relax(atoms, calculator), lambda images: energies(images, calculator))
 
 
 def delta_metrics(a: tuple[float, float, float], b: tuple[float, float, float],

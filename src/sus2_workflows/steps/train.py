@@ -9,8 +9,7 @@ from ase import Atoms
 
 from sus2_model import Sus2Potential
 from sus2_model.io import write_structures
-from sus2_model.io.native import model_hash
-from sus2_model.predict import error_metrics, load_model, predict
+from sus2_model.predict import error_metrics, predict
 from sus2_model.train.config import load_config
 from sus2_model.train.trainer import train
 
@@ -35,7 +34,7 @@ def train_model(images: Sequence[Atoms], overrides: dict[str, Any], out: str | P
     run = out / "run"  # a killed run resumes from its checkpoint (the folder belongs to one cache key)
     report = train(config, run, resume=(run / "checkpoint.pt").exists(), progress=False)
     path = run / "model.pt"
-    return {"model_path": str(path), "model_hash": model_hash(load_model(path)),
+    return {"model_path": str(path), "model_hash": report["model_hash"],
             "training_data_hash": report["dataset_hash"],
             "training_config": config.to_dict(), "metrics": {k: v for k, v in report.items() if k.startswith("valid")},
             "parameters": report["parameters"]}
