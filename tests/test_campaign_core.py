@@ -37,11 +37,14 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
     monkeypatch.delenv("MONGOMOCK_SERVERSTORE_FILE", raising=False)  # the embedded LaunchPad sets it: undone after
     monkeypatch.syspath_prepend(str(ROOT))
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(DETERMINISTIC))
+    adsorption = {"bulk": {"element": "Cu", "prototype": "fcc"}, "adsorbates": ["O"], "random_placements": 1,
+                  "references": "labeler", "dft_top_k": 1, "learn": True}
+    path.write_text(yaml.safe_dump({**DETERMINISTIC, "screening": {**SPEC["screening"], "adsorption": [adsorption]}}))
     results = {engine: run_campaign(path, tmp_path / engine, engine=engine)["result"]
                for engine in ("inline", "local", "fireworks")}
     inline = results["inline"]
-    assert inline["iterations"] == 1 and len(inline["result_hashes"]) == 1
+    assert inline["failures"] == [] and inline["iterations"] == 1 and len(inline["result_hashes"]) == 2
+    assert inline["adsorption"][0]["dft"]["n_checked"] >= 1
     for engine, result in results.items():
         assert (result["dataset_hash"], result["model_hash"], result["result_hashes"]) == \
                (inline["dataset_hash"], inline["model_hash"], inline["result_hashes"]), engine

@@ -47,6 +47,8 @@ def atoms_to_dict(atoms: Atoms) -> dict[str, Any]:
     doc: dict[str, Any] = {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
                            "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist(),
                            "info": {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float, bool))}}
+    if atoms.get_tags().any():  # slabs and adsorbates (OC20's tags: 0 below the surface, 1 surface, 2 adsorbate)
+        doc["tags"] = atoms.get_tags().tolist()
     if atoms.calc is not None:
         for key in ("energy", "forces", "stress"):
             if key in atoms.calc.results:
@@ -59,6 +61,8 @@ def atoms_from_dict(doc: dict[str, Any]) -> Atoms:
     """Inverse of :func:`atoms_to_dict`."""
     atoms = Atoms(numbers=doc["numbers"], positions=doc["positions"], cell=doc["cell"], pbc=doc["pbc"])
     atoms.info.update(doc.get("info", {}))
+    if "tags" in doc:
+        atoms.set_tags(doc["tags"])
     labels = {k: (np.array(doc[k]) if k != "energy" else doc[k]) for k in ("energy", "forces", "stress") if k in doc}
     if labels:
         atoms.calc = SinglePointCalculator(atoms, **labels)
@@ -209,6 +213,65 @@ class EosScreeningDocument(MsonableModel):
     failures: list[ScreeningFailureDocument] = []
 
 
+class AdsorptionMinimumDocument(MsonableModel):
+    """One distinct minimum of an adsorbate on a surface, ranked by adsorption energy."""
+
+    rank: int = Field(description="1 = the lowest adsorption energy")
+    site: str = Field(description="from the relaxed geometry, e.g. 'fcc hollow Cu3'")
+    energy: float = Field(description="total energy of the relaxed configuration, eV")
+    adsorption_energy: float = Field(description="E(slab+adsorbate) - E(slab) - Σ n_X μX, eV")
+    placements: list[str] = Field(description="the initial placements that relaxed into it")
+    structure_hash: str
+    dft_energy: float | None = None
+    dft_adsorption_energy: float | None = Field(None, description="the labeler's, on the same relaxed structure")
+
+
+class AdsorptionDftDocument(MsonableModel):
+    """The labeler's single points on the model's minima and AdsorbML's success metric: the best DFT energy among
+    the k lowest minima (by the model) is within ``threshold`` eV of the best DFT energy of all minima."""
+
+    labeler: str
+    labeler_settings: dict[str, Any]
+    k: int
+    n_checked: int
+    slab_energy: float
+    gas_energies: dict[str, float]
+    mae: float | None = Field(None, description="mean |model - labeler| adsorption energy over the checked minima, eV")
+    threshold: float
+    success: bool | None = Field(None, description="None where not every minimum was checked (no reference)")
+    best_dft_rank: int | None = Field(None, description="model rank of the minimum the labeler finds lowest")
+    failed: list[dict[str, str]] = []
+
+
+class AdsorptionDocument(MsonableModel):
+    """An adsorption screen of one adsorbate on one surface: the ranked minima, the placements the anomaly filter
+    rejected, the gas references, and the labeler's check."""
+
+    result_hash: str = Field(description="content hash of the model, slab, adsorbate, settings and minima")
+    name: str = Field(description="surface+adsorbate, e.g. 'Cu(111)+O'")
+    surface: str
+    adsorbate: str
+    bulk: str = Field(description="the bulk target's name")
+    model_hash: str
+    slab_hash: str = Field(description="the clean slab before relaxation")
+    slab_energy: float
+    n_slab_atoms: int
+    references: dict[str, Any] = Field(description="method, gas molecules' energies and chemical potentials (eV)")
+    n_placements: int
+    minima: list[AdsorptionMinimumDocument]
+    rejected: list[dict[str, str]] = Field([], description="placement and reason (overlap, not converged, anomaly)")
+    dft: AdsorptionDftDocument | None = None
+    structures: list[dict[str, Any]] = Field([], description="the relaxed clean slab, then each minimum by rank")
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class AdsorptionScreeningDocument(MsonableModel):
+    """An adsorption screen: a result or a named failure for every surface and adsorbate."""
+
+    results: list[AdsorptionDocument] = []
+    failures: list[ScreeningFailureDocument] = []
+
+
 class CampaignResultDocument(MsonableModel):
     """What a campaign produced, by content hash: equal for every engine that runs the same spec."""
 
@@ -218,5 +281,6 @@ class CampaignResultDocument(MsonableModel):
     model_hash: str
     iterations: int
     eos: list[EosDocument]
+    adsorption: list[AdsorptionDocument] = []
     failures: list[ScreeningFailureDocument] = []
     result_hashes: list[str]

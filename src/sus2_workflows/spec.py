@@ -11,6 +11,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SpecError
+from .steps.adsorbates import ADSORBATES
 from .serialization import MsonableModel
 
 
@@ -112,8 +113,31 @@ class EosTarget(_Strict):
         return self
 
 
+class AdsorptionTarget(_Strict):
+    """Adsorption on the surfaces of one bulk crystal (AdsorbML style): slabs for each Miller index, every adsorbate
+    on the heuristic sites plus ``random_placements`` random ones, relaxed with the model; optionally DFT single
+    points on the best ``dft_top_k`` minima (and on all minima, for the success metric)."""
+
+    bulk: EosTarget = Field(description="the crystal, relaxed with the model before slabs are cut")
+    miller: list[tuple[int, int, int]] = [(1, 1, 1)]
+    adsorbates: list[str] = Field(["O"], min_length=1, description="library names (H, O, N, OH, CO, H2O) or a "
+                                                                   "molecule file whose first atom binds")
+    min_slab: float = Field(8.0, gt=0, description="Å")
+    min_vacuum: float = Field(12.0, gt=0, description="Å")
+    min_lateral: float = Field(5.0, gt=0, description="Å: the surface cell is repeated until both vectors reach it")
+    fixed_layers: int = Field(2, ge=0)
+    random_placements: int = Field(4, ge=0)
+    seed: int = 0
+    references: Literal["model", "labeler"] = Field("model", description="who computes the gas molecules (H2, H2O, "
+                                                                        "CO, N2) of the chemical potentials")
+    dft_top_k: int = Field(0, ge=0, description="DFT single points on the k lowest minima (0: none)")
+    dft_all_minima: bool = Field(True, description="DFT on every minimum too, so the success metric has a reference")
+    learn: bool = Field(False, description="add the slab and its placements to the campaign's seeds and MD starts")
+
+
 class ScreeningSpec(_Strict):
     eos: list[EosTarget] = []
+    adsorption: list[AdsorptionTarget] = []
 
 
 class CampaignSpec(_Strict):
@@ -141,10 +165,14 @@ class CampaignSpec(_Strict):
         from .hashing import file_sha256
 
         data = self.model_dump(mode="json")
-        for entry in data["datasets"] + [t for t in data["screening"]["eos"] if t["path"]]:
+        files = data["screening"]["eos"] + [t["bulk"] for t in data["screening"]["adsorption"]]
+        for entry in data["datasets"] + [t for t in files if t["path"]]:
             path = Path(entry["path"])
             files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
             entry["path"] = [(p.name, file_sha256(p)) for p in files if p.is_file()] or entry["path"]
+        for target in data["screening"]["adsorption"]:  # a user's molecule by content, not by path
+            target["adsorbates"] = [a if a in ADSORBATES or not Path(a).is_file() else (Path(a).name, file_sha256(a))
+                                    for a in target["adsorbates"]]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -166,12 +194,22 @@ def load_spec(path: str | Path) -> CampaignSpec:
         if not resolved.exists():
             raise SpecError(f"{path}: datasets.{k}.path: {entry.path} does not exist (relative paths start at the spec)")
         entry.path = str(resolved)
-    for k, target in enumerate(spec.screening.eos):
+    targets = [(f"eos.{k}", t) for k, t in enumerate(spec.screening.eos)]
+    targets += [(f"adsorption.{k}.bulk", t.bulk) for k, t in enumerate(spec.screening.adsorption)]
+    for where, target in targets:
         if target.path is not None:
             resolved = Path(target.path) if Path(target.path).is_absolute() else (path.parent / target.path).resolve()
             if not resolved.exists():
-                raise SpecError(f"{path}: screening.eos.{k}.path: {target.path} does not exist")
+                raise SpecError(f"{path}: screening.{where}.path: {target.path} does not exist")
             target.path = str(resolved)
+    for k, target in enumerate(spec.screening.adsorption):
+        for j, name in enumerate(target.adsorbates):
+            if name not in ADSORBATES:
+                resolved = Path(name) if Path(name).is_absolute() else (path.parent / name).resolve()
+                if not resolved.is_file():
+                    raise SpecError(f"{path}: screening.adsorption.{k}.adsorbates.{j}: {name} is neither a library "
+                                    f"adsorbate ({', '.join(ADSORBATES)}) nor a file")
+                target.adsorbates[j] = str(resolved)
     if spec.dbs is not None and not spec.datasets:
         raise SpecError(f"{path}: dbs: a domain-bridging set needs imported datasets to select from")
     if spec.datasets and len({e.task for e in spec.datasets} | {spec.target_task}) != len(spec.datasets) + 1:

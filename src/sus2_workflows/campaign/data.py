@@ -15,19 +15,24 @@ from ..spec import CampaignSpec, CurationSpec, DbsSpec, ImportSpec
 from ..steps.curate import curate_dataset
 from ..steps.dbs import select_bridging_set, unlabelled_copies
 from ..steps.seeds import generate_seeds, isolated_atom
+from .adsorption import surface_seeds
 from .cache import Workspace
 
 DBS_METHOD = "farthest-point sampling, standardised SUS2 descriptors"
 
 
 def seed_structures(spec: CampaignSpec) -> list[Atoms]:
-    """The structures a campaign labels first: every seed spec's strained/rattled copies, and one isolated atom per
-    element when the spec's curation asks for isolated-atom references."""
+    """The structures a campaign labels first: every seed spec's strained/rattled copies, one isolated atom per
+    element when the spec's curation asks for isolated-atom references, and the slabs and adsorbate placements of
+    every adsorption target that asks to be learned."""
     seeds: list[Atoms] = []
     for k, s in enumerate(spec.seeds):
         seeds += generate_seeds(s.element, s.prototype, s.a, s.supercell, s.strains, s.rattle, s.copies, seed=k)
     if spec.curation.isolated_atoms:
         seeds += [isolated_atom(e) for e in sorted({s.element for s in spec.seeds})]
+    for target in spec.screening.adsorption:
+        if target.learn:
+            seeds += surface_seeds(target)
     return seeds
 
 

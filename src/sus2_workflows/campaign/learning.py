@@ -24,6 +24,7 @@ from .cache import Workspace
 
 MD_STARTS = 2  # structures each iteration starts MD from
 SEED_SOURCE = "seed:"  # the ``info["source"]`` prefix of seed structures (see steps.seeds)
+SURFACE_SOURCE = "seed:surface:"  # ... of the slab seeds of learned surfaces (see campaign.adsorption)
 NOT_IN_MODEL_KEY = ("train", "valid", "init_model", "device", "threads", "checkpoint_every")  # where, not what
 
 
@@ -73,8 +74,12 @@ def fine_tune(dataset: DatasetDocument, model: ModelDocument, training: dict[str
 
 
 def md_starts(images: list[Atoms]) -> list[Atoms]:
-    """Where exploration starts: the first seed structures of the dataset (its first structures if none)."""
-    return [a for a in images if a.info.get("source", "").startswith(SEED_SOURCE)][:MD_STARTS] or images[:MD_STARTS]
+    """Where exploration starts: the first seed structures of the dataset (its first structures if none), and the
+    first adsorbate placement of every learned surface (``seed:surface:<surface>:1``)."""
+    sources = [a.info.get("source", "") for a in images]
+    bulk = [a for a, s in zip(images, sources) if s.startswith(SEED_SOURCE) and not s.startswith(SURFACE_SOURCE)]
+    surfaces = [a for a, s in zip(images, sources) if s.startswith(SURFACE_SOURCE) and s.endswith(":1")]
+    return (bulk[:MD_STARTS] or ([] if surfaces else images[:MD_STARTS])) + surfaces
 
 
 def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:

@@ -10,7 +10,7 @@ from ase.calculators.calculator import Calculator
 from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
 
-from ..documents import ActiveLearningResult, CampaignResultDocument, EosDocument, EosScreeningDocument, \
+from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, EosDocument, EosScreeningDocument, \
     ModelDocument, Provenance, ScreeningFailureDocument
 from ..errors import ScreeningError
 from ..hashing import content_key
@@ -84,10 +84,12 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
     return EosScreeningDocument(results=results, failures=failures)
 
 
-def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult,
-                    screening: EosScreeningDocument) -> CampaignResultDocument:
+def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
+                    adsorption: AdsorptionScreeningDocument | None = None) -> CampaignResultDocument:
     """The campaign's result by content hash: final dataset and model, iterations run, screening results."""
+    adsorption = adsorption or AdsorptionScreeningDocument()
     return CampaignResultDocument(campaign=spec.name, spec_hash=spec.spec_hash(),
                                   dataset_hash=learned.dataset.dataset_hash, model_hash=learned.model.model_hash,
                                   iterations=len(learned.iterations), eos=screening.results,
-                                  failures=screening.failures, result_hashes=[e.result_hash for e in screening.results])
+                                  adsorption=adsorption.results, failures=screening.failures + adsorption.failures,
+                                  result_hashes=[r.result_hash for r in screening.results + adsorption.results])

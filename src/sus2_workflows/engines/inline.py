@@ -38,4 +38,7 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
         iteration += 1
     learned = campaign.learning_result(model, dataset, history)
     say(f"screen {len(spec.screening.eos)} equation-of-state target(s)")
-    return campaign.campaign_result(spec, learned, campaign.screen(learned.model, spec.screening.eos, ws))
+    eos = campaign.screen(learned.model, spec.screening.eos, ws)
+    say(f"screen adsorption on {len(spec.screening.adsorption)} bulk target(s)")
+    adsorption = campaign.screen_adsorption(learned.model, spec.screening.adsorption, labeler, ws)
+    return campaign.campaign_result(spec, learned, eos, adsorption)

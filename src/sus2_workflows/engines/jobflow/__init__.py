@@ -1,8 +1,8 @@
 """jobflow adapter: Makers whose jobs each call one stage of :mod:`sus2_workflows.campaign`, and the managers that
 run their flows (``run_locally``, FireWorks, jobflow-remote)."""
 
-from .makers import (ActiveLearningMaker, CampaignResultMaker, CurateDatasetMaker, DBSSelectionMaker,
-                     EosScreeningMaker, LabelMaker, Sus2CampaignMaker, TrainSus2Maker)
+from .makers import (ActiveLearningMaker, AdsorptionScreeningMaker, CampaignResultMaker, CurateDatasetMaker,
+                     DBSSelectionMaker, EosScreeningMaker, LabelMaker, Sus2CampaignMaker, TrainSus2Maker)
 
-__all__ = ["ActiveLearningMaker", "CampaignResultMaker", "CurateDatasetMaker", "DBSSelectionMaker",
-           "EosScreeningMaker", "LabelMaker", "Sus2CampaignMaker", "TrainSus2Maker"]
+__all__ = ["ActiveLearningMaker", "AdsorptionScreeningMaker", "CampaignResultMaker", "CurateDatasetMaker",
+           "DBSSelectionMaker", "EosScreeningMaker", "LabelMaker", "Sus2CampaignMaker", "TrainSus2Maker"]

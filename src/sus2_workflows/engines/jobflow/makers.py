@@ -13,11 +13,11 @@ from jobflow import Flow, Maker, OnMissing, Response, job
 
 from ... import campaign
 from ...cache import store_workspace
-from ...documents import STRUCTURE_FIELDS, ActiveLearningDocument, ActiveLearningResult, CampaignResultDocument, \
-    CuratedDatasetDocument, DatasetDocument, DbsDocument, EosScreeningDocument, ModelDocument, atoms_from_dict, \
+from ...documents import STRUCTURE_FIELDS, ActiveLearningDocument, ActiveLearningResult, \
+    AdsorptionScreeningDocument, CampaignResultDocument, CuratedDatasetDocument, DatasetDocument, DbsDocument, EosScreeningDocument, ModelDocument, atoms_from_dict, \
     atoms_to_dict
 from ...labelers import make_labeler
-from ...spec import ActiveLearningSpec, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, LabelerSpec
+from ...spec import ActiveLearningSpec, AdsorptionTarget, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, LabelerSpec
 
 
 @dataclass
@@ -163,21 +163,37 @@ class EosScreeningMaker(_StageMaker):
 
 
 @dataclass
+class AdsorptionScreeningMaker(_StageMaker):
+    """Adsorption screens of surfaces with the final model, and the labeler's checks of the best minima."""
+
+    name: str = "sus2 adsorption"
+    targets: list[AdsorptionTarget] = field(default_factory=list)
+    labeler: LabelerSpec | None = None
+
+    @job
+    def make(self, learned: ActiveLearningResult) -> AdsorptionScreeningDocument:
+        """The screening results (:func:`campaign.screen_adsorption`)."""
+        labeler = make_labeler(self.labeler) if self.labeler is not None else None
+        return campaign.screen_adsorption(learned.model, self.targets, labeler, self.workspace())
+
+
+@dataclass
 class CampaignResultMaker(Maker):
     """The campaign's result document (content hashes of its dataset, model and screening results)."""
 
     name: str = "sus2 result"
 
     @job
-    def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument
-             ) -> CampaignResultDocument:
+    def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
+             adsorption: AdsorptionScreeningDocument | None = None) -> CampaignResultDocument:
         """:func:`campaign.campaign_result`."""
-        return campaign.campaign_result(spec, learned, screening)
+        return campaign.campaign_result(spec, learned, screening, adsorption)
 
 
 @dataclass
 class Sus2CampaignMaker(Maker):
-    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS.
+    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS
+    and adsorption screens.
 
     The sub-makers are fields (atomate2's habit); :meth:`from_spec` configures them all from a campaign spec.  The
     first labels and model come from ``active_learning_maker.label_maker`` / ``.train_maker``, the makers every
@@ -188,6 +204,7 @@ class Sus2CampaignMaker(Maker):
     dbs_maker: DBSSelectionMaker = field(default_factory=DBSSelectionMaker)
     active_learning_maker: ActiveLearningMaker = field(default_factory=ActiveLearningMaker)
     eos_maker: EosScreeningMaker = field(default_factory=EosScreeningMaker)
+    adsorption_maker: AdsorptionScreeningMaker = field(default_factory=AdsorptionScreeningMaker)
     result_maker: CampaignResultMaker = field(default_factory=CampaignResultMaker)
 
     @classmethod
@@ -200,7 +217,9 @@ class Sus2CampaignMaker(Maker):
                    dbs_maker=DBSSelectionMaker(dbs=spec.dbs or DbsSpec(), **where),
                    active_learning_maker=ActiveLearningMaker(settings=spec.active_learning, label_maker=label_maker,
                                                              train_maker=train_maker, **where),
-                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), **where))
+                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), **where),
+                   adsorption_maker=AdsorptionScreeningMaker(targets=list(spec.screening.adsorption),
+                                                             labeler=spec.labeler, **where))
 
     def make(self, spec: CampaignSpec) -> Flow:
         """The campaign's flow for ``spec``'s seeds, imported datasets and targets."""
@@ -218,6 +237,7 @@ class Sus2CampaignMaker(Maker):
         model = learner.train_maker.make(labelled.output, sources)
         learned = learner.make(model.output, labelled.output, sources)
         screened = self.eos_maker.make(learned.output)
-        result = self.result_maker.make(spec, learned.output, screened.output)
-        jobs += [labelled, model, learned, screened, result]
+        adsorbed = self.adsorption_maker.make(learned.output)
+        result = self.result_maker.make(spec, learned.output, screened.output, adsorbed.output)
+        jobs += [labelled, model, learned, screened, adsorbed, result]
         return Flow(jobs, output=result.output, name=f"{self.name}: {spec.name}")
