@@ -234,7 +234,7 @@ class AdsorptionDftDocument(MsonableModel):
     labeler_settings: dict[str, Any]
     k: int
     n_checked: int
-    slab_energy: float
+    slab_energy: float | None = Field(description="None where the labeler failed on the clean slab")
     gas_energies: dict[str, float]
     mae: float | None = Field(None, description="mean |model - labeler| adsorption energy over the checked minima, eV")
     threshold: float

@@ -17,7 +17,7 @@ from sus2_model.train.data import structure_hash
 
 from ..documents import AdsorptionDftDocument, AdsorptionDocument, AdsorptionMinimumDocument, \
     AdsorptionScreeningDocument, ModelDocument, Provenance, ScreeningFailureDocument, atoms_from_dict, atoms_to_dict
-from ..errors import ScreeningError
+from ..errors import LabelingError, ScreeningError
 from ..hashing import content_key
 from ..spec import AdsorptionTarget
 from ..steps import adsorption as ads
@@ -70,11 +70,9 @@ def gas_references(symbols: list[str], method: str, calculator: Calculator | Non
             "labeler_settings": labeler.settings() if method == "labeler" else None}
 
 
-def cut_slabs(bulk: Atoms, miller: tuple[int, int, int], target: AdsorptionTarget, calculator: Calculator
-              ) -> list[Atoms]:
-    """The slabs of ``bulk`` relaxed with the model: every termination of ``miller``."""
-    return ads.make_slabs(relax_bulk(bulk, calculator), miller, target.min_slab, target.min_vacuum, target.min_lateral,
-                          target.fixed_layers)
+def target_slabs(bulk: Atoms, miller: tuple[int, int, int], target: AdsorptionTarget) -> list[Atoms]:
+    """Every termination of ``bulk``'s ``miller`` surface with the target's slab settings."""
+    return ads.make_slabs(bulk, miller, target.min_slab, target.min_vacuum, target.min_lateral, target.fixed_layers)
 
 
 def _slab_record(slab: Atoms) -> dict[str, Any]:
@@ -95,8 +93,9 @@ def screen_pair(slab: Atoms, molecule: Atoms, target: AdsorptionTarget, calculat
         unknown = set(slab.get_chemical_symbols() + molecule.get_chemical_symbols()) - set(calculator.model.species)
         if unknown:
             raise ScreeningError(f"the model does not know {', '.join(sorted(unknown))}")
-        for problem in ads.slab_problems(slab, calculator.model.r_cut):
-            raise ScreeningError(problem)
+        problems = ads.slab_problems(slab, calculator.model.r_cut)
+        if problems:
+            raise ScreeningError("; ".join(problems))
     clean, slab_energy, converged = ads.relax_positions(slab, calculator)
     if not converged:
         raise ScreeningError("the clean slab's relaxation did not converge")
@@ -195,7 +194,8 @@ def screen_adsorption(model: ModelDocument, targets: Sequence[AdsorptionTarget],
                 if hit is None:
                     calculator = calculator or Sus2Calculator(model.model_path, task=model.task)
                     try:
-                        hit = {"slabs": [_slab_record(s) for s in cut_slabs(bulk.atoms, miller, target, calculator)]}
+                        relaxed = relax_bulk(bulk.atoms, calculator)
+                        hit = {"slabs": [_slab_record(s) for s in target_slabs(relaxed, miller, target)]}
                     except (ScreeningError, Sus2ModelError) as exc:
                         failure(where, str(exc))
                         continue
@@ -219,7 +219,10 @@ def screen_adsorption(model: ModelDocument, targets: Sequence[AdsorptionTarget],
                             ws.cache.put("adsorption", key, document)
                         result = AdsorptionDocument.model_validate(document)
                         if target.dft_top_k and labeler is not None:
-                            result = check_with_labeler(result, target, labeler, ws)
+                            try:
+                                result = check_with_labeler(result, target, labeler, ws)
+                            except LabelingError as exc:  # e.g. an engine-run labeler: the model's result stands
+                                failure(name, f"the labeler's check: {exc}")
                         results.append(result)
     return AdsorptionScreeningDocument(results=results, failures=failures)
 
@@ -233,8 +236,7 @@ def surface_seeds(target: AdsorptionTarget) -> list[Atoms]:
         if bulk.atoms is None:
             continue  # the screen reports it
         for miller in target.miller:
-            for slab in ads.make_slabs(bulk.atoms, miller, target.min_slab, target.min_vacuum, target.min_lateral,
-                                       target.fixed_layers):
+            for slab in target_slabs(bulk.atoms, miller, target):
                 group = [slab]
                 for name in target.adsorbates:
                     group += ads.placements(slab, adsorbate(name), 0, target.seed)[0]

@@ -9,9 +9,8 @@ E(slab + adsorbate) - E(slab) - Σ n_X μX."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
-import numpy as np
 from ase import Atoms
 from ase.build import molecule
 
@@ -88,13 +87,3 @@ def reference_energy(symbols: list[str], potentials: Mapping[str, float]) -> flo
     """Σ n_X μX of an adsorbate's atoms."""
     return float(sum(potentials[s] for s in symbols))
 
-
-def gas_energies(names: list[str], energy: Callable[[Atoms], float]) -> dict[str, float]:
-    """The energy of each named gas molecule (ASE's geometry in its box) by ``energy``, which may relax it first."""
-    out = {}
-    for name in names:
-        value = energy(gas_molecule(name))
-        if not np.isfinite(value):
-            raise ScreeningError(f"gas reference {name}: the energy is not finite")
-        out[name] = float(value)
-    return out

@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
-from ase.data import covalent_radii
+from ase.data import atomic_numbers, covalent_radii
 from ase.geometry import get_distances
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from ase.optimize import BFGS
@@ -97,7 +97,7 @@ def slab_problems(slab: Atoms, cutoff: float) -> list[str]:
 
 
 def _radius(symbol: str) -> float:
-    return float(covalent_radii[Atoms(symbol).numbers[0]])
+    return float(covalent_radii[atomic_numbers[symbol]])
 
 
 def binding_height(slab: Atoms, adsorbate: Atoms) -> float:
@@ -222,7 +222,8 @@ def site_of(relaxed: Atoms, n_slab: int) -> str:
     near = surface[distance < SITE_SHELL * distance[nearest]]
     kind = {1: "ontop", 2: "bridge"}.get(len(near), f"{len(near)}-fold")
     if len(near) == 3:
-        below = layers(relaxed, range(n_slab))[-2] if len(layers(relaxed, range(n_slab))) > 1 else []
+        slab_layers = layers(relaxed, range(n_slab))
+        below = slab_layers[-2] if len(slab_layers) > 1 else []
         lateral, _ = get_distances([binding], relaxed.positions[below], cell=relaxed.cell, pbc=relaxed.pbc)
         kind = "hcp hollow" if len(below) and (np.linalg.norm(lateral[0][:, :2], axis=1) < 0.6).any() \
             else "fcc hollow"
