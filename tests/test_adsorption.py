@@ -3,6 +3,8 @@ and the campaign stage with the labeler's check (ASE's EMT as a fast, real label
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -100,9 +102,10 @@ def test_screen_pair_with_dft_check_gives_success_and_zero_error_when_model_is_l
     assert len(ws.cache.documents) == n_labels and again.dft == checked.dft
 
 
-def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path):
+def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
     """A campaign with a learned Cu(111)+O target labels the slab seeds, explores from them, screens the surface with
-    the labeler's check; a slab thinner than the cutoff and an unknown adsorbate file are named failures."""
+    the labeler's check; a slab thinner than the cutoff and an unknown adsorbate file are named failures; its model
+    then screens through ``sus2 screen adsorption``."""
     from sus2_workflows import campaign
     from sus2_workflows.engines.inline import run_inline
     from sus2_workflows.spec import CampaignSpec
@@ -129,3 +132,25 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path):
     assert any("no-such.xyz" in e and "not in the library" in e for e in errors)
     assert any(e.startswith("Cu(111)+O: the slab is") and "thinner than the model's cutoff" in e for e in errors)
     assert run_inline(spec, ws).result_hashes == result.result_hashes  # resumed from the cache, same hashes
+    model_path = next(m["model_path"] for (kind, _), m in ws.cache.documents.items()
+                      if kind == "model" and m["model_hash"] == result.model_hash)
+    _screen_adsorption_command(tmp_path, model_path, capsys)
+
+
+def _screen_adsorption_command(tmp_path, model_path, capsys):
+    """``sus2 screen adsorption`` with the campaign's model: a record per surface/adsorbate pair, the labeler's
+    check on the best minimum, and a missing bulk file named."""
+    import ase.io
+
+    from sus2_workflows.cli import main
+
+    ase.io.write(tmp_path / "Cu.cif", bulk("Cu", "fcc", a=3.6, cubic=True))
+    capsys.readouterr()
+    assert main(["screen", "adsorption", str(tmp_path / "Cu.cif"), str(tmp_path / "missing.cif"), "--model",
+                 model_path, "--adsorbate", "O", "--random-placements", "1", "--labeler", "ase.calculators.emt:EMT",
+                 "--dft-top-k", "1", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (pair,) = [r for r in records if "error" not in r]
+    assert pair["pair"] == "Cu(111)+O" and pair["references_by"] == "labeler" and pair["minima"]
+    assert pair["minima"][0]["labeler_adsorption_energy_ev"] is not None and pair["success"] is not None
+    assert [r["pair"] for r in records if "error" in r] == ["missing.cif"]

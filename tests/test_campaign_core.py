@@ -14,6 +14,7 @@ from sus2_workflows import campaign
 from sus2_workflows.cli import run_campaign
 from sus2_workflows.documents import atoms_to_dict
 from sus2_workflows.labelers import make_labeler
+from sus2_workflows.report import write_report
 from sus2_workflows.spec import CampaignSpec, CurationSpec, load_spec
 
 from .test_campaign import ROOT, SPEC
@@ -39,16 +40,24 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
     path = tmp_path / "spec.yaml"
     adsorption = {"bulk": {"element": "Cu", "prototype": "fcc"}, "adsorbates": ["O"], "random_placements": 1,
                   "references": "labeler", "dft_top_k": 1, "learn": True}
-    path.write_text(yaml.safe_dump({**DETERMINISTIC, "screening": {**SPEC["screening"], "adsorption": [adsorption]}}))
+    screening = {**SPEC["screening"], "eos_reference": "labeler", "adsorption": [adsorption]}
+    path.write_text(yaml.safe_dump({**DETERMINISTIC, "screening": screening}))
     results = {engine: run_campaign(path, tmp_path / engine, engine=engine)["result"]
                for engine in ("inline", "local", "fireworks")}
     inline = results["inline"]
     assert inline["failures"] == [] and inline["iterations"] == 1 and len(inline["result_hashes"]) == 2
     assert inline["adsorption"][0]["dft"]["n_checked"] >= 1
+    reference = inline["eos"][0]["reference"]
+    assert reference["error"] is None and reference["nu"] >= 0 and reference["method"] == "ase"
+    assert min(reference["volumes"]) < reference["v0"] < max(reference["volumes"])
     for engine, result in results.items():
         assert (result["dataset_hash"], result["model_hash"], result["result_hashes"]) == \
                (inline["dataset_hash"], inline["model_hash"], inline["result_hashes"]), engine
         assert [result["eos"][0][k] for k in ("v0", "b0_gpa")] == [inline["eos"][0][k] for k in ("v0", "b0_gpa")]
+        assert result["eos"][0]["reference"]["v0"] == reference["v0"], engine
+    report = write_report(tmp_path / "local").read_text()
+    assert "![parity](eos_parity.png)" in report and "### Cu(111)+O" in report and "success@1" in report
+    assert (tmp_path / "local" / "eos_parity.png").stat().st_size and (tmp_path / "local" / "adsorption_0.png").stat().st_size
     command = [sys.executable, "-m", "sus2_workflows.cli", "campaign", "export", "--json", "--folder",
                str(tmp_path / "local")]
     export = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)

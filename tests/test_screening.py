@@ -130,3 +130,58 @@ def test_spec_eos_targets_from_files(tmp_path, structure_files):
     path.write_text(yaml.safe_dump({**SPEC, "screening": {"eos": [{"path": "missing"}]}}))
     with pytest.raises(SpecError, match=r"screening\.eos\.0\.path: missing does not exist"):
         load_spec(path)
+
+
+def test_spec_named_model_screens_with_an_emt_reference(tmp_path):
+    """``screening.model`` names a model file that screens instead of the campaign's, recorded by content hash;
+    ``eos_reference: labeler`` runs the same EOS workflow with the labeler (EMT) and gives ν and ε."""
+    from sus2_model.io.native import model_hash
+    from sus2_model.predict import load_model
+    from sus2_workflows import campaign
+    from sus2_workflows.labelers import make_labeler
+
+    fitted = fitted_emt_model(n_train=16)
+    save_native(fitted, tmp_path / "cu_ni.pt")
+    path = tmp_path / "spec.yaml"
+    screening = {"model": {"path": "cu_ni.pt"}, "eos": [{"element": "Cu", "prototype": "fcc"}],
+                 "eos_reference": "labeler"}
+    path.write_text(yaml.safe_dump({**SPEC, "screening": screening}))
+    spec = load_spec(path)
+    assert spec.screening.model.path == str(tmp_path / "cu_ni.pt")
+    model = campaign.screening_model(None, spec.screening.model)
+    assert model.source == "spec" and model.model_hash == model_hash(load_model(tmp_path / "cu_ni.pt"))
+    labeler = make_labeler({"type": "ase", "module": "ase.calculators.emt", "callable": "EMT"})
+    ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
+    (result,) = campaign.screen(model, spec.screening.eos, ws, labeler).results
+    reference = result.reference
+    assert result.model_hash == model.model_hash and reference.error is None
+    exact = screen_eos(bulk("Cu", "fcc", a=3.6, cubic=True), EMT())  # EMT's own EOS from the model-relaxed cell
+    assert reference.v0 == pytest.approx(exact.v0, rel=2e-3) and reference.b0_gpa == pytest.approx(exact.b0_gpa, rel=0.02)
+    assert reference.nu == pytest.approx(delta_metrics((result.v0, result.b0_gpa, result.b1),
+                                                       (reference.v0, reference.b0_gpa, reference.b1))["nu"])
+    n_cached = len(ws.cache.documents)
+    assert campaign.screen(model, spec.screening.eos, ws, labeler).results[0].reference == reference
+    assert len(ws.cache.documents) == n_cached  # nothing recomputed
+    (tmp_path / "broken.pt").write_text("not a model")
+    for name, message in (("missing.pt", "is not a file"), ("broken.pt", r"screening\.model: .*broken\.pt")):
+        path.write_text(yaml.safe_dump({**SPEC, "screening": {**screening, "model": {"path": name}}}))
+        with pytest.raises(SpecError, match=message):
+            load_spec(path)
+
+
+def test_curation_drops_failed_dft_but_keeps_large_total_energies():
+    """A total energy of thousands of eV per atom (Cu with semicore states) is a label; a non-finite one, or one far
+    from the composition fit of the others, is failed DFT."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from sus2_workflows.spec import CurationSpec
+    from sus2_workflows.steps.curate import drop_outliers
+
+    images = []
+    for k, energy in enumerate([-5900.0, -5900.1, -5899.9, -5900.05, -5000.0, float("nan")]):
+        atoms = bulk("Cu", "fcc", a=3.6 + 0.01 * k, cubic=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=4 * energy, forces=np.zeros((4, 3)))
+        images.append(atoms)
+    kept = drop_outliers(images, CurationSpec())
+    assert [a.get_potential_energy() / 4 for a in kept][:4] == [-5900.0, -5900.1, -5899.9, -5900.05]
+    assert len(kept) == 4

@@ -13,9 +13,10 @@ from sus2_model.io.atomic import atomic_write
 
 from rich.console import Console
 
-from .documents import CampaignResultDocument, EosDocument, ScreeningFailureDocument
+from .documents import CampaignResultDocument
 from .errors import Sus2WorkflowError
 from .report import write_report
+from .screen_cli import screen_main
 
 
 def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None, engine: str = "local",
@@ -113,63 +114,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for doc in summary["eos"]:
         print(f"{doc['formula']:>8} {doc['name']:>16}  V0 {doc['v0']:.3f} Å³/atom  B0 {doc['b0_gpa']:.1f} GPa  "
               f"B1 {doc['b1']:.2f}")
+        reference = doc.get("reference")
+        if reference and reference["error"]:
+            print(f"{'':>26}reference: failed: {reference['error']}")
+        elif reference:
+            print(f"{'':>26}{reference['method']}: V0 {reference['v0']:.3f}  B0 {reference['b0_gpa']:.1f}  B1 "
+                  f"{reference['b1']:.2f}  ΔV0 {reference['v0_error_percent']:+.2f} %  ΔB0 "
+                  f"{reference['b0_error_percent']:+.1f} %  ν {reference['nu']:.2f}  ε {reference['epsilon']:.3f}")
+    for doc in summary["result"]["adsorption"]:
+        best = doc["minima"][0]
+        dft = doc.get("dft") or {}
+        checked = f"  {dft.get('labeler')}: {best['dft_adsorption_energy']:.3f} eV" \
+            if best.get("dft_adsorption_energy") is not None else ""
+        success = f"  success@{dft['k']}: {dft['success']}" if dft.get("success") is not None else ""
+        print(f"{doc['name']:>24}  best {best['site']} E_ads {best['adsorption_energy']:.3f} eV{checked}{success}")
     for failure in summary["result"]["failures"]:
         print(f"failed: {failure['error']}")
     print(f"report: {report}")
     return 0
-
-
-def eos_record(document: EosDocument | ScreeningFailureDocument) -> dict:
-    """What ``sus2 screen eos`` prints for one structure: its name and numbers, or the error that stopped it."""
-    if isinstance(document, ScreeningFailureDocument):
-        return {"file": document.name, "error": document.error}
-    return {"file": document.name, "formula": document.formula, "v0_a3_atom": document.v0,
-            "b0_gpa": document.b0_gpa, "b1": document.b1,
-            "volume_range": [min(document.volumes), max(document.volumes)],
-            "rms_residual_mev": document.rms_residual_mev, "vinet": document.other_fits.get("vinet")}
-
-
-def screen_main(argv: Sequence[str]) -> int:
-    """``sus2 screen eos FILE... --model MODEL``: a screen without a campaign, one record per structure."""
-    parser = argparse.ArgumentParser(prog="sus2 screen", description="screens without a campaign")
-    sub = parser.add_subparsers(dest="screen", required=True)
-    eos = sub.add_parser("eos", help="relax, E(V) on a ±6 %% grid, Birch-Murnaghan and Vinet fits")
-    eos.add_argument("files", nargs="+", help="structure files or folders (CIF, POSCAR, extxyz, xsf, pymatgen JSON)")
-    eos.add_argument("--model", required=True, help="a SUS2 model: .mtp or native .pt")
-    eos.add_argument("--species", help="elements of the model's types (list, 'A,B' or a file)")
-    eos.add_argument("--json", action="store_true", help="one JSON record per line")
-    args = parser.parse_args(argv)
-    from rich.progress import track
-
-    from sus2_model import Sus2Calculator, Sus2ModelError
-    from sus2_model.io.native import model_hash
-
-    from .campaign.screening import eos_document
-    from .steps.targets import read_targets
-
-    try:
-        calculator = Sus2Calculator(args.model, species=args.species)
-    except (Sus2ModelError, OSError, ValueError) as exc:
-        print(f"sus2 screen eos: error: {exc}", file=sys.stderr)
-        return 2
-    digest = model_hash(calculator.model)
-    targets = read_targets(args.files)
-    if not targets:
-        print("sus2 screen eos: error: no structure to screen", file=sys.stderr)
-        return 2
-    failed = 0
-    for target in track(targets, description="EOS", console=Console(stderr=True), transient=True):
-        record = eos_record(eos_document(target, calculator, digest))
-        failed += "error" in record
-        if args.json:
-            print(json.dumps(record))
-        elif "error" in record:
-            print(f"{record['file']}: failed: {record['error']}")
-        else:
-            print(f"{record['file']}: {record['formula']} V0 {record['v0_a3_atom']:.3f} Å³/atom  B0 "
-                  f"{record['b0_gpa']:.1f} GPa  B1 {record['b1']:.2f}  grid {record['volume_range'][0]:.2f}-"
-                  f"{record['volume_range'][1]:.2f}  rms {record['rms_residual_mev']:.2f} meV/atom")
-    return 1 if failed == len(targets) else 0
 
 
 def _remote_project(args: argparse.Namespace) -> int:

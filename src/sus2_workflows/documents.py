@@ -7,7 +7,7 @@ same campaign run by any engine in any folder gives the same hashes.  Structures
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from ase import Atoms
@@ -137,12 +137,14 @@ class DbsDocument(MsonableModel):
 
 
 class ModelDocument(MsonableModel):
-    """A trained model: where it is, what it was trained on and how well it does."""
+    """A model: where it is, what it was trained on and how well it does (a published one: none of that)."""
 
     model_path: str
     model_hash: str = Field(description="content hash of the model (species, tasks, hyperparameters, parameters)")
-    dataset_hash: str = Field(description="the campaign's labelled dataset (DatasetDocument) it was trained on")
-    training_data_hash: str = Field(description="what the trainer read: every task's training + validation data")
+    dataset_hash: str | None = Field(description="the campaign's labelled dataset (DatasetDocument) it was trained "
+                                                 "on; None for a model the spec names")
+    training_data_hash: str | None = Field(description="what the trainer read: every task's training + validation "
+                                                       "data; None for a model the spec names")
     source_dataset_hash: str | None = Field(None, description="the curated imported data trained beside it")
     init_model_hash: str | None = Field(None, description="the model it was fine-tuned from")
     training_config: dict[str, Any]
@@ -150,6 +152,8 @@ class ModelDocument(MsonableModel):
     test_metrics: dict[str, Any] = Field({}, description="errors on the held-out imported data, per task")
     parameters: int
     task: str | None = Field(None, description="the task the campaign's calculators use (None: shared surface)")
+    species: list[str] | None = Field(None, description="the elements of its types, where the file does not name them")
+    source: Literal["campaign", "spec"] = Field("campaign", description="trained by the campaign, or named in the spec")
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -175,6 +179,26 @@ class ActiveLearningResult(MsonableModel):
     iterations: list[dict[str, Any]] = []
 
 
+class EosReferenceDocument(MsonableModel):
+    """The same EOS workflow run with a reference method (the campaign's labeler) on the model-relaxed cell, and how
+    far the model's equation of state lies from it; ``error`` where the reference could not be computed."""
+
+    method: str = Field(description="the labeler's name")
+    labeler_settings: dict[str, Any]
+    volumes: list[float] = Field([], description="Å³/atom")
+    energies: list[float] = Field([], description="eV/atom")
+    v0: float | None = None
+    e0: float | None = None
+    b0_gpa: float | None = None
+    b1: float | None = None
+    rms_residual_mev: float | None = None
+    nu: float | None = Field(None, description="ACWF ν between the model's and the reference's EOS")
+    epsilon: float | None = Field(None, description="ACWF ε between the model's and the reference's EOS")
+    v0_error_percent: float | None = Field(None, description="100 (V0 model - V0 reference) / V0 reference")
+    b0_error_percent: float | None = Field(None, description="100 (B0 model - B0 reference) / B0 reference")
+    error: str | None = None
+
+
 class EosDocument(MsonableModel):
     """A screening result: the equation of state of one relaxed structure (per atom; Birch-Murnaghan, with the
     other fits beside it)."""
@@ -193,6 +217,8 @@ class EosDocument(MsonableModel):
     b1: float
     rms_residual_mev: float = Field(description="rms misfit of the Birch-Murnaghan fit, meV/atom")
     other_fits: dict[str, dict[str, Any]] = Field({}, description="e.g. vinet: v0, b0_gpa, b1 (or its error)")
+    structure: dict[str, Any] | None = Field(None, description="the relaxed cell the volume grid strains")
+    reference: EosReferenceDocument | None = Field(None, description="the reference's EOS, where the spec asks")
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -279,6 +305,7 @@ class CampaignResultDocument(MsonableModel):
     spec_hash: str
     dataset_hash: str
     model_hash: str
+    screening_model_hash: str | None = Field(None, description="the model that screened, where the spec names one")
     iterations: int
     eos: list[EosDocument]
     adsorption: list[AdsorptionDocument] = []

@@ -1,5 +1,6 @@
-"""Campaign report: ``report.md`` and ``report.html`` with E(V) plots, the data and model summary, active-learning
-history and failed DFT runs, plus ``export.json`` (every result with its provenance chain)."""
+"""Campaign report: ``report.md`` and ``report.html`` with the latest run's screens (E(V) plots with the reference,
+V0/B0 parity, adsorption rankings with the labeler's checks), the data and model summary, active-learning history
+and failed DFT runs, plus ``export.json`` (every result with its provenance chain)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sus2_model.io.atomic import atomic_path, atomic_write
+from sus2_model.io.atomic import atomic_write
 
+from .plots import adsorption_plot, eos_plot, parity_plot
 from .provenance import campaign_documents, provenance_chains, status_of
-
-
-def _eos_plot(eos: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from ase import units
-
-    from .steps.eos import birch_murnaghan
-
-    v = np.linspace(min(eos["volumes"]), max(eos["volumes"]), 100)
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    ax.plot(eos["volumes"], eos["energies"], "o", label="SUS2")
-    ax.plot(v, birch_murnaghan(v, eos["e0"], eos["v0"], eos["b0_gpa"] * units.GPa, eos["b1"]), "-",
-            label="Birch-Murnaghan")
-    title = f"{eos['formula']} {eos.get('prototype') or eos['name']}"
-    ax.set(xlabel="volume (Å³/atom)", ylabel="energy (eV/atom)", title=title)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -42,17 +20,68 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
            ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+def latest_result(docs: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The campaign result (screening documents included) of the latest finished run, or None."""
+    return max(docs.get("result", []), key=lambda r: r.get("finished", 0), default=None)
+
+
+def _number(value: float | None, digits: int, sign: bool = False) -> str:
+    return "-" if value is None else f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def _eos_section(folder: Path, results: list[dict[str, Any]]) -> list[str]:
+    """The EOS table (and the reference's numbers beside the model's), one E(V) plot each, the V0/B0 parity."""
+    lines = ["", "## Equations of state", ""]
+    rows = []
+    for k, eos in enumerate(results):
+        ref = eos.get("reference") or {}
+        eos_plot(eos, folder / f"eos_{k}.png")
+        rows.append([f"{eos['formula']} {eos.get('prototype') or eos['name']}", f"{eos['v0']:.3f}",
+                     f"{eos['b0_gpa']:.1f}", f"{eos['b1']:.2f}", _number(ref.get("v0"), 3),
+                     _number(ref.get("b0_gpa"), 1), _number(ref.get("b1"), 2),
+                     _number(ref.get("v0_error_percent"), 2, True), _number(ref.get("b0_error_percent"), 1, True),
+                     _number(ref.get("nu"), 2), _number(ref.get("epsilon"), 3), f"![EOS](eos_{k}.png)"])
+    lines += _table(["structure", "V0 (Å³/atom)", "B0 (GPa)", "B1", "ref V0", "ref B0", "ref B1", "ΔV0 %", "ΔB0 %",
+                     "ν", "ε", "plot"], rows)
+    failed = [f"- {e['name']}: reference: {e['reference']['error'][:200]}" for e in results
+              if (e.get("reference") or {}).get("error")]
+    if failed:
+        lines += ["", "Reference equations of state that could not be computed:", ""] + failed
+    if parity_plot(results, folder / "eos_parity.png"):
+        lines += ["", "V0 and B0 against the reference:", "", "![parity](eos_parity.png)"]
+    return lines
+
+
+def _adsorption_section(folder: Path, results: list[dict[str, Any]]) -> list[str]:
+    """Per surface/adsorbate pair: the ranked minima with the labeler's checks, the success metric, a plot."""
+    if not results:
+        return []
+    lines = ["", "## Surface adsorption", ""]
+    for k, result in enumerate(results):
+        dft = result.get("dft") or {}
+        adsorption_plot(result, folder / f"adsorption_{k}.png")
+        summary = f"{result['n_placements']} placements, {len(result['rejected'])} rejected; gas references by " \
+                  f"{result['references']['method']}"
+        if dft:
+            summary += f"; {dft['labeler']} on {dft['n_checked']} minima: MAE {_number(dft.get('mae'), 3)} eV, " \
+                       f"success@{dft['k']}: {dft.get('success')}"
+        lines += ["", f"### {result['name']}", "", summary, ""]
+        lines += _table(["rank", "site", "E_ads SUS2 (eV)", f"E_ads {dft.get('labeler', 'labeler')} (eV)",
+                         "placements"],
+                        [[m["rank"], m["site"], f"{m['adsorption_energy']:.3f}",
+                          _number(m.get("dft_adsorption_energy"), 3), len(m["placements"])]
+                         for m in result["minima"]])
+        lines += ["", f"![adsorption](adsorption_{k}.png)"]
+    return lines
+
+
 def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     """The report of a campaign's cached documents as markdown (writes the PNG plots it links into ``folder``)."""
     lines = [f"# Campaign report: {folder.name}", "", "## Status", ""]
     lines += [f"- {kind}: {n}" for kind, n in status_of(docs).items()]
-    lines += ["", "## Equations of state (SUS2)", ""]
-    rows = []
-    for k, eos in enumerate(docs.get("eos", [])):
-        rows.append([f"{eos['formula']} {eos.get('prototype') or eos['name']}", f"{eos['v0']:.3f}", f"{eos['e0']:.4f}",
-                     f"{eos['b0_gpa']:.1f}", f"{eos['b1']:.2f}", f"![EOS](eos_{k}.png)"])
-        _eos_plot(eos, folder / f"eos_{k}.png")
-    lines += _table(["structure", "V0 (Å³/atom)", "E0 (eV/atom)", "B0 (GPa)", "B1", "plot"], rows)
+    result = latest_result(docs)
+    lines += _eos_section(folder, result["eos"] if result else docs.get("eos", []))
+    lines += _adsorption_section(folder, result["adsorption"] if result else [])
     curated = docs.get("curated", [])
     if curated:
         lines += ["", "## Imported datasets", ""]
@@ -73,10 +102,10 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
                      tests or "-"])
     lines += _table(["model", "parameters", "task", "train/valid E MAE (meV/atom)", "F MAE (eV/Å)",
                      "held-out imported data"], rows)
-    screen_failures = docs.get("eos_failed", [])
+    screen_failures = result["failures"] if result else docs.get("eos_failed", [])
     if screen_failures:
-        lines += ["", "## Structures the screen gave no result for", ""]
-        lines += [f"- {f['name']}: {f['error'][:200]}" for f in screen_failures]
+        lines += ["", "## Targets the screens gave no result for", ""]
+        lines += [f"- {f['name']} ({f['screen']}): {f['error'][:200]}" for f in screen_failures]
     failures = docs.get("label_failed", [])
     if failures:
         lines += ["", "## Failed reference calculations", ""] + [f"- {f['source']}: {f['error'][:160]}" for f in failures]

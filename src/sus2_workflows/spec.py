@@ -71,7 +71,8 @@ class CurationSpec(_Strict):
     """Curation of imported data and of the campaign's own labels."""
 
     max_force: float = Field(50.0, gt=0, description="eV/Å; larger labels are dropped as failed DFT")
-    max_energy_per_atom: float = Field(1e3, gt=0)
+    max_energy_per_atom: float = Field(20.0, gt=0, description="eV/atom from the composition fit of the labels; "
+                                                               "larger deviations are dropped as failed DFT")
     test_fraction: float = Field(0.1, ge=0, lt=1)
     isolated_atoms: bool = Field(False, description="label one isolated atom per element as a reference")
 
@@ -135,8 +136,22 @@ class AdsorptionTarget(_Strict):
     learn: bool = Field(False, description="add the slab and its placements to the campaign's seeds and MD starts")
 
 
+class ScreeningModelSpec(_Strict):
+    """A published or earlier-trained SUS2 model that screens instead of the campaign's own (``path`` relative to
+    the spec; ``species``: the elements of its types where the file does not name them)."""
+
+    path: str
+    species: list[str] | None = None
+    task: str | None = Field(None, description="the task of a multi-task model whose surface screens")
+
+
 class ScreeningSpec(_Strict):
+    """What the campaign screens, with which model, checked against what."""
+
+    model: ScreeningModelSpec | None = Field(None, description="screen with this model (default: the campaign's)")
     eos: list[EosTarget] = []
+    eos_reference: Literal["none", "labeler"] = Field("none", description="labeler: the same EOS workflow with the "
+                                                      "campaign's labeler on the model-relaxed cell; ν, ε, ΔV0, ΔB0")
     adsorption: list[AdsorptionTarget] = []
 
 
@@ -170,6 +185,8 @@ class CampaignSpec(_Strict):
             path = Path(entry["path"])
             files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
             entry["path"] = [(p.name, file_sha256(p)) for p in files if p.is_file()] or entry["path"]
+        if data["screening"]["model"] is not None:  # a model by content, not by path
+            data["screening"]["model"]["path"] = file_sha256(data["screening"]["model"]["path"])
         for target in data["screening"]["adsorption"]:  # a user's molecule by content, not by path
             target["adsorbates"] = [a if a in ADSORBATES or not Path(a).is_file() else (Path(a).name, file_sha256(a))
                                     for a in target["adsorbates"]]
@@ -202,6 +219,19 @@ def load_spec(path: str | Path) -> CampaignSpec:
             if not resolved.exists():
                 raise SpecError(f"{path}: screening.{where}.path: {target.path} does not exist")
             target.path = str(resolved)
+    model = spec.screening.model
+    if model is not None:
+        resolved = Path(model.path) if Path(model.path).is_absolute() else (path.parent / model.path).resolve()
+        if not resolved.is_file():
+            raise SpecError(f"{path}: screening.model.path: {model.path} is not a file")
+        model.path = str(resolved)
+        from sus2_model import Sus2ModelError
+        from sus2_model.predict import load_model
+
+        try:
+            load_model(model.path, model.species).task_index(model.task)
+        except (Sus2ModelError, OSError, ValueError, KeyError) as exc:
+            raise SpecError(f"{path}: screening.model: {model.path}: {exc}") from None
     for k, target in enumerate(spec.screening.adsorption):
         for j, name in enumerate(target.adsorbates):
             if name not in ADSORBATES:

@@ -25,27 +25,21 @@ from ..steps.adsorbates import adsorbate, chemical_potentials, gas_molecule, mol
 from ..steps.eos import relax as relax_bulk
 from ..steps.label import Labeler
 from .cache import Workspace
-from .labels import compute_labels, plan_labels
-from .screening import eos_targets
+from .labels import labeler_energies
+from .screening import eos_targets, model_calculator
 
 SUCCESS_THRESHOLD = 0.1  # eV: AdsorbML's success criterion
 SLAB_SETTINGS = ("min_slab", "min_vacuum", "min_lateral", "fixed_layers")
 SURFACE_SEED_RATTLE = 0.05  # Å: rattle of the slab and placement seeds a learning campaign labels
 
 
-def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace
-                     ) -> tuple[list[float | None], list[dict[str, str]]]:
-    """The labeler's energy of each structure (None where the calculation failed), through the campaign's label
-    cache: a label computed once is never computed again."""
-    plan = plan_labels(structures, labeler, ws)
-    outcome = compute_labels(plan, labeler, ws)
-    labels = {**plan.cached, **outcome.labelled}
-    return [labels[k].get_potential_energy() if k in labels else None for k in plan.keys], outcome.failed
-
-
 def _model_gas_energy(molecule: Atoms, calculator: Calculator) -> float:
     """A gas molecule's energy with the model, relaxed with it first."""
-    relaxed, energy, converged = ads.relax_positions(molecule, calculator)
+    try:
+        relaxed, energy, converged = ads.relax_positions(molecule, calculator)
+    except Sus2ModelError as exc:
+        raise ScreeningError(f"gas reference {molecule.info['source']}: the model cannot relax it ({exc}); let the "
+                             "labeler compute the gas references") from None
     if not converged:
         raise ScreeningError(f"gas reference {molecule.info['source']}: the relaxation did not converge")
     return energy
@@ -103,7 +97,12 @@ def screen_pair(slab: Atoms, molecule: Atoms, target: AdsorptionTarget, calculat
     rejected = [{"placement": label, "reason": reason} for label, reason in overlapping]
     relaxed = []
     for configuration in configurations:
-        final, energy, converged = ads.relax_positions(configuration, calculator)
+        try:
+            final, energy, converged = ads.relax_positions(configuration, calculator)
+        except Sus2ModelError as exc:  # e.g. atoms driven closer than the model's inner cutoff: this placement only
+            rejected.append({"placement": configuration.info["placement"], "reason": "collapsed",
+                             "detail": str(exc)[:200]})
+            continue
         problem = "not converged" if not converged else ads.anomaly(configuration, final, len(slab))
         if problem is None:
             relaxed.append((final, energy))
@@ -192,7 +191,7 @@ def screen_adsorption(model: ModelDocument, targets: Sequence[AdsorptionTarget],
                                   target.model_dump(include=set(SLAB_SETTINGS)))
                 hit = ws.cache.get("slabs", key)
                 if hit is None:
-                    calculator = calculator or Sus2Calculator(model.model_path, task=model.task)
+                    calculator = calculator or model_calculator(model)
                     try:
                         relaxed = relax_bulk(bulk.atoms, calculator)
                         hit = {"slabs": [_slab_record(s) for s in target_slabs(relaxed, miller, target)]}
@@ -209,7 +208,7 @@ def screen_adsorption(model: ModelDocument, targets: Sequence[AdsorptionTarget],
                                           labeler.settings() if target.references == "labeler" else None)
                         document = ws.cache.get("adsorption", key)
                         if document is None:
-                            calculator = calculator or Sus2Calculator(model.model_path, task=model.task)
+                            calculator = calculator or model_calculator(model)
                             try:
                                 document = screen_pair(slab, molecule, target, calculator, labeler, model.model_hash,
                                                        bulk.name, ws).model_dump(mode="json")

@@ -140,3 +140,13 @@ def label(structures: Sequence[Atoms], labeler: Labeler, curation: CurationSpec,
     """The whole label stage in one process: plan, compute, merge."""
     plan = plan_labels(structures, labeler, ws, bridging)
     return merge_labels(plan, compute_labels(plan, labeler, ws), labeler, curation, ws, previous, bridging)
+
+
+def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace
+                     ) -> tuple[list[float | None], list[dict[str, str]]]:
+    """The labeler's energy of each structure (None where the calculation failed), through the campaign's label
+    cache: a label computed once is never computed again."""
+    plan = plan_labels(structures, labeler, ws)
+    outcome = compute_labels(plan, labeler, ws)
+    labels = {**plan.cached, **outcome.labelled}
+    return [labels[k].get_potential_energy() if k in labels else None for k in plan.keys], outcome.failed

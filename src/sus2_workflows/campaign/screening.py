@@ -3,23 +3,54 @@ the campaign's result document.  Every target gets a result or a named failure; 
 
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
+from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
 
-from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, EosDocument, EosScreeningDocument, \
-    ModelDocument, Provenance, ScreeningFailureDocument
-from ..errors import ScreeningError
+from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, EosDocument, \
+    EosReferenceDocument, EosScreeningDocument, ModelDocument, Provenance, ScreeningFailureDocument, atoms_from_dict, \
+    atoms_to_dict
+from ..errors import LabelingError, ScreeningError
 from ..hashing import content_key
-from ..spec import CampaignSpec, EosTarget
+from ..spec import CampaignSpec, EosTarget, ScreeningModelSpec
 from ..steps.eos import SETTINGS as EOS_SETTINGS
-from ..steps.eos import screen_eos
+from ..steps.eos import delta_metrics, eos_of, screen_eos
+from ..steps.label import Labeler
 from ..steps.seeds import prototype
 from ..steps.targets import Target, read_targets
 from .cache import Workspace
+from .labels import labeler_energies
+
+
+def screening_model(trained: ModelDocument, named: ScreeningModelSpec | None) -> ModelDocument:
+    """The model that screens: the campaign's ``trained`` one, or the one the spec names."""
+    return trained if named is None else named_model(named)
+
+
+def named_model(named: ScreeningModelSpec) -> ModelDocument:
+    """A model file (a published SUS2 model, say) described by its content hash, for a screen."""
+    from sus2_model.io.native import model_hash
+    from sus2_model.predict import load_model
+
+    try:
+        model = load_model(named.path, named.species)
+        model.task_index(named.task)
+    except (Sus2ModelError, OSError, ValueError, KeyError) as exc:
+        raise ScreeningError(f"model {named.path}: {exc}") from None
+    return ModelDocument(model_path=named.path, model_hash=model_hash(model), dataset_hash=None,
+                         training_data_hash=None, training_config={}, metrics={},
+                         parameters=sum(p.numel() for p in model.parameters()), task=named.task,
+                         species=named.species, source="spec")
+
+
+def model_calculator(model: ModelDocument) -> Sus2Calculator:
+    """An ASE calculator of ``model`` on its task's surface."""
+    return Sus2Calculator(model.model_path, species=model.species, task=model.task)
 
 
 def eos_targets(targets: Sequence[EosTarget]) -> list[Target]:
@@ -53,12 +84,39 @@ def eos_document(target: Target, calculator: Calculator, model_hash: str,
     digest = structure_hash(target.atoms)
     return EosDocument(result_hash=content_key(model_hash, digest, numbers), name=target.name,
                        formula=target.atoms.get_chemical_formula(), prototype=target.atoms.info.get("prototype"),
-                       structure_hash=digest, model_hash=model_hash, **numbers,
+                       structure_hash=digest, model_hash=model_hash, **numbers, structure=atoms_to_dict(fit.structure),
                        provenance=Provenance(inputs={"model_hash": model_hash, **(inputs or {})}))
 
 
-def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) -> EosScreeningDocument:
-    """Equations of state of the spec's targets with ``model`` on its task's surface; each result (and each failure)
+def reference_eos(document: EosDocument, labeler: Labeler, ws: Workspace) -> EosReferenceDocument:
+    """The same EOS workflow with ``labeler`` on the model-relaxed cell (its grid re-centred where the reference's
+    minimum lies elsewhere), the labels through the campaign's cache; ν, ε and the V0/B0 errors of the model."""
+    relaxed = atoms_from_dict(document.structure)
+
+    def energies(images: Sequence[Atoms]) -> list[float]:
+        for image in images:
+            image.info["source"] = f"eos:{document.name}:{image.get_volume() / len(image):.3f}"
+        values, failed = labeler_energies(images, labeler, ws)
+        if failed:
+            raise ScreeningError(f"the labeler failed on {failed[0]['source']}: {failed[0]['error']}")
+        return [e / len(a) for e, a in zip(values, images)]
+
+    where = {"method": labeler.name, "labeler_settings": labeler.settings()}
+    try:
+        fit = eos_of(relaxed, energies)
+    except (ScreeningError, LabelingError) as exc:
+        return EosReferenceDocument(**where, error=f"{document.name}: reference EOS: {exc}"[:500])
+    delta = delta_metrics((document.v0, document.b0_gpa, document.b1), (fit.v0, fit.b0_gpa, fit.b1))
+    return EosReferenceDocument(**where, volumes=fit.volumes, energies=fit.energies, v0=fit.v0, e0=fit.e0,
+                                b0_gpa=fit.b0_gpa, b1=fit.b1, rms_residual_mev=fit.rms_residual_mev, **delta,
+                                v0_error_percent=100 * (document.v0 - fit.v0) / fit.v0,
+                                b0_error_percent=100 * (document.b0_gpa - fit.b0_gpa) / fit.b0_gpa)
+
+
+def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace,
+           reference: Labeler | None = None) -> EosScreeningDocument:
+    """Equations of state of the spec's targets with ``model`` on its task's surface, each checked against the same
+    workflow with the ``reference`` labeler where one is given; each result (and each failure, and each reference)
     is cached by model, structure and grid, so a rerun recomputes nothing."""
     calculator = None  # loaded only when a result is not cached
     results, failures = [], []
@@ -72,7 +130,7 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
             failures.append(ScreeningFailureDocument.model_validate({**failed, "name": target.name}))
             continue
         if hit is None:
-            calculator = calculator or Sus2Calculator(model.model_path, task=model.task)
+            calculator = calculator or model_calculator(model)
             document = eos_document(target, calculator, model.model_hash, {"dataset_hash": model.dataset_hash})
             if isinstance(document, ScreeningFailureDocument):
                 failures.append(document)
@@ -80,16 +138,38 @@ def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace) ->
                 continue
             hit = document.model_dump(mode="json")
             ws.cache.put("eos", key, hit)
-        results.append(EosDocument.model_validate({**hit, "name": target.name}))
+        result = EosDocument.model_validate({**hit, "name": target.name})
+        if reference is not None and result.structure is not None:
+            result.reference = _cached_reference(result, reference, ws)
+        results.append(result)
     return EosScreeningDocument(results=results, failures=failures)
 
 
+def _cached_reference(result: EosDocument, labeler: Labeler, ws: Workspace) -> EosReferenceDocument:
+    """:func:`reference_eos`, cached by result and labeler settings; a reference that failed is tried again next run
+    (its labels may have failed for a transient reason)."""
+    key = content_key(result.result_hash, labeler.settings(), EOS_SETTINGS)
+    hit = ws.cache.get("eos_reference", key)
+    if hit is not None:
+        return EosReferenceDocument.model_validate(hit)
+    document = reference_eos(result, labeler, ws)
+    if document.error is None:
+        ws.cache.put("eos_reference", key, document.model_dump(mode="json"))
+    return document
+
+
 def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
-                    adsorption: AdsorptionScreeningDocument | None = None) -> CampaignResultDocument:
-    """The campaign's result by content hash: final dataset and model, iterations run, screening results."""
+                    adsorption: AdsorptionScreeningDocument | None = None, ws: Workspace | None = None,
+                    screened_by: ModelDocument | None = None) -> CampaignResultDocument:
+    """The campaign's result by content hash: final dataset and model (and the model that screened, where the spec
+    names another), iterations run, screening results; cached under the spec's hash for the report."""
     adsorption = adsorption or AdsorptionScreeningDocument()
-    return CampaignResultDocument(campaign=spec.name, spec_hash=spec.spec_hash(),
-                                  dataset_hash=learned.dataset.dataset_hash, model_hash=learned.model.model_hash,
-                                  iterations=len(learned.iterations), eos=screening.results,
-                                  adsorption=adsorption.results, failures=screening.failures + adsorption.failures,
-                                  result_hashes=[r.result_hash for r in screening.results + adsorption.results])
+    result = CampaignResultDocument(
+        campaign=spec.name, spec_hash=spec.spec_hash(), dataset_hash=learned.dataset.dataset_hash,
+        model_hash=learned.model.model_hash, screening_model_hash=(screened_by or learned.model).model_hash,
+        iterations=len(learned.iterations), eos=screening.results, adsorption=adsorption.results,
+        failures=screening.failures + adsorption.failures,
+        result_hashes=[r.result_hash for r in screening.results + adsorption.results])
+    if ws is not None:
+        ws.cache.put("result", result.spec_hash, {**result.model_dump(mode="json"), "finished": time.time()})
+    return result

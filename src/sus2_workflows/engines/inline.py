@@ -37,8 +37,10 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
         model = campaign.fine_tune(dataset, model, spec.training, ws, sources)
         iteration += 1
     learned = campaign.learning_result(model, dataset, history)
+    screener = campaign.screening_model(learned.model, spec.screening.model)
     say(f"screen {len(spec.screening.eos)} equation-of-state target(s)")
-    eos = campaign.screen(learned.model, spec.screening.eos, ws)
+    reference = labeler if spec.screening.eos_reference == "labeler" else None
+    eos = campaign.screen(screener, spec.screening.eos, ws, reference)
     say(f"screen adsorption on {len(spec.screening.adsorption)} bulk target(s)")
-    adsorption = campaign.screen_adsorption(learned.model, spec.screening.adsorption, labeler, ws)
-    return campaign.campaign_result(spec, learned, eos, adsorption)
+    adsorption = campaign.screen_adsorption(screener, spec.screening.adsorption, labeler, ws)
+    return campaign.campaign_result(spec, learned, eos, adsorption, ws, screener)

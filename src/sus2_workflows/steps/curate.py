@@ -27,16 +27,28 @@ def deduplicate(images: Sequence[Atoms]) -> list[Atoms]:
 
 
 def drop_outliers(images: Sequence[Atoms], caps: CurationSpec) -> list[Atoms]:
-    """Drop labelled structures with forces (eV/Å) or energies (eV/atom) beyond ``caps``: failed or unconverged
-    DFT."""
+    """Drop labelled structures with non-finite labels, forces (eV/Å) beyond ``caps``, or energies further than
+    ``caps.max_energy_per_atom`` (eV/atom) from the composition fit of the rest: failed or unconverged DFT.  (A total
+    DFT energy per atom depends on the pseudopotential — thousands of eV for Cu — so the cap is on what composition
+    does not explain; the worst label is dropped and the fit redone until every label is within the cap.)"""
     kept = []
     for atoms in images:
         results = atoms.calc.results if atoms.calc is not None else {}
-        if "forces" in results and np.abs(results["forces"]).max(initial=0) > caps.max_force:
-            continue
-        if "energy" in results and abs(results["energy"]) / len(atoms) > caps.max_energy_per_atom:
-            continue
-        kept.append(atoms)
+        forces = np.asarray(results.get("forces", np.zeros((0, 3))))
+        energy = results.get("energy", 0.0)
+        if np.all(np.isfinite(forces)) and np.abs(forces).max(initial=0) <= caps.max_force and np.isfinite(energy):
+            kept.append(atoms)
+    labelled = [a for a in kept if a.calc is not None and "energy" in a.calc.results]
+    while labelled:
+        species = species_of(labelled)
+        fitted = dict(zip(species, reference_energies(labelled, species)))
+        unexplained = [abs(a.get_potential_energy() - sum(fitted[s] for s in a.get_chemical_symbols())) / len(a)
+                       for a in labelled]
+        worst = int(np.argmax(unexplained))
+        if unexplained[worst] <= caps.max_energy_per_atom:
+            break
+        dropped = labelled.pop(worst)
+        kept = [a for a in kept if a is not dropped]
     return kept
 
 

@@ -57,6 +57,7 @@ class EosFit:
     b1: float
     rms_residual_mev: float
     others: dict[str, dict[str, float]] = field(default_factory=dict)  # the other fits: kind -> v0, b0_gpa, b1
+    structure: Atoms | None = None  # the (relaxed) cell the grid strains
 
 
 def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = FITS[0]) -> EosFit:
@@ -162,6 +163,7 @@ def eos_of(atoms: Atoms, energies: Callable[[Sequence[Atoms]], list[float]], win
                 fit.others[kind] = {"v0": other.v0, "b0_gpa": other.b0_gpa, "b1": other.b1}
             except ScreeningError as exc:  # the main fit stands; the other one says why it is missing
                 fit.others[kind] = {"error": str(exc)}
+        fit.structure = atoms
         return fit
     raise UnbracketedError("EOS: no grid tried", per_atom)  # RECENTRE_TRIES < 0
 

@@ -17,7 +17,8 @@ from ...documents import STRUCTURE_FIELDS, ActiveLearningDocument, ActiveLearnin
     AdsorptionScreeningDocument, CampaignResultDocument, CuratedDatasetDocument, DatasetDocument, DbsDocument, EosScreeningDocument, ModelDocument, atoms_from_dict, \
     atoms_to_dict
 from ...labelers import make_labeler
-from ...spec import ActiveLearningSpec, AdsorptionTarget, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, LabelerSpec
+from ...spec import ActiveLearningSpec, AdsorptionTarget, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, \
+    LabelerSpec, ScreeningModelSpec
 
 
 @dataclass
@@ -150,44 +151,59 @@ class ActiveLearningMaker(_StageMaker):
 
 
 @dataclass
+class ScreeningModelMaker(_StageMaker):
+    """The model that screens: the campaign's final one, or the one the spec names."""
+
+    name: str = "sus2 screening model"
+    named: ScreeningModelSpec | None = None
+
+    @job
+    def make(self, learned: ActiveLearningResult) -> ModelDocument:
+        """:func:`campaign.screening_model`."""
+        return campaign.screening_model(learned.model, self.named)
+
+
+@dataclass
 class EosScreeningMaker(_StageMaker):
-    """Equations of state of target structures with the final model."""
+    """Equations of state of target structures with the screening model, checked against the labeler if asked."""
 
     name: str = "sus2 eos"
     targets: list[EosTarget] = field(default_factory=list)
+    reference: LabelerSpec | None = None
 
     @job
-    def make(self, learned: ActiveLearningResult) -> EosScreeningDocument:
+    def make(self, model: ModelDocument) -> EosScreeningDocument:
         """The screening results (:func:`campaign.screen`)."""
-        return campaign.screen(learned.model, self.targets, self.workspace())
+        reference = make_labeler(self.reference) if self.reference is not None else None
+        return campaign.screen(model, self.targets, self.workspace(), reference)
 
 
 @dataclass
 class AdsorptionScreeningMaker(_StageMaker):
-    """Adsorption screens of surfaces with the final model, and the labeler's checks of the best minima."""
+    """Adsorption screens of surfaces with the screening model, and the labeler's checks of the best minima."""
 
     name: str = "sus2 adsorption"
     targets: list[AdsorptionTarget] = field(default_factory=list)
     labeler: LabelerSpec | None = None
 
     @job
-    def make(self, learned: ActiveLearningResult) -> AdsorptionScreeningDocument:
+    def make(self, model: ModelDocument) -> AdsorptionScreeningDocument:
         """The screening results (:func:`campaign.screen_adsorption`)."""
         labeler = make_labeler(self.labeler) if self.labeler is not None else None
-        return campaign.screen_adsorption(learned.model, self.targets, labeler, self.workspace())
+        return campaign.screen_adsorption(model, self.targets, labeler, self.workspace())
 
 
 @dataclass
-class CampaignResultMaker(Maker):
+class CampaignResultMaker(_StageMaker):
     """The campaign's result document (content hashes of its dataset, model and screening results)."""
 
     name: str = "sus2 result"
 
     @job
     def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
-             adsorption: AdsorptionScreeningDocument | None = None) -> CampaignResultDocument:
+             adsorption: AdsorptionScreeningDocument, screened_by: ModelDocument) -> CampaignResultDocument:
         """:func:`campaign.campaign_result`."""
-        return campaign.campaign_result(spec, learned, screening, adsorption)
+        return campaign.campaign_result(spec, learned, screening, adsorption, self.workspace(), screened_by)
 
 
 @dataclass
@@ -203,6 +219,7 @@ class Sus2CampaignMaker(Maker):
     curate_maker: CurateDatasetMaker = field(default_factory=CurateDatasetMaker)
     dbs_maker: DBSSelectionMaker = field(default_factory=DBSSelectionMaker)
     active_learning_maker: ActiveLearningMaker = field(default_factory=ActiveLearningMaker)
+    screening_model_maker: ScreeningModelMaker = field(default_factory=ScreeningModelMaker)
     eos_maker: EosScreeningMaker = field(default_factory=EosScreeningMaker)
     adsorption_maker: AdsorptionScreeningMaker = field(default_factory=AdsorptionScreeningMaker)
     result_maker: CampaignResultMaker = field(default_factory=CampaignResultMaker)
@@ -213,13 +230,16 @@ class Sus2CampaignMaker(Maker):
         where = {"folder": str(folder), "store_uri": store_uri}
         label_maker = LabelMaker(labeler=spec.labeler, curation=spec.curation, **where)
         train_maker = TrainSus2Maker(training=dict(spec.training), task=spec.target_task, **where)
+        reference = spec.labeler if spec.screening.eos_reference == "labeler" else None
         return cls(curate_maker=CurateDatasetMaker(curation=spec.curation, **where),
                    dbs_maker=DBSSelectionMaker(dbs=spec.dbs or DbsSpec(), **where),
                    active_learning_maker=ActiveLearningMaker(settings=spec.active_learning, label_maker=label_maker,
                                                              train_maker=train_maker, **where),
-                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), **where),
+                   screening_model_maker=ScreeningModelMaker(named=spec.screening.model, **where),
+                   eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), reference=reference, **where),
                    adsorption_maker=AdsorptionScreeningMaker(targets=list(spec.screening.adsorption),
-                                                             labeler=spec.labeler, **where))
+                                                             labeler=spec.labeler, **where),
+                   result_maker=CampaignResultMaker(**where))
 
     def make(self, spec: CampaignSpec) -> Flow:
         """The campaign's flow for ``spec``'s seeds, imported datasets and targets."""
@@ -236,8 +256,9 @@ class Sus2CampaignMaker(Maker):
         labelled = learner.label_maker.make(seeds, bridging=bridging)
         model = learner.train_maker.make(labelled.output, sources)
         learned = learner.make(model.output, labelled.output, sources)
-        screened = self.eos_maker.make(learned.output)
-        adsorbed = self.adsorption_maker.make(learned.output)
-        result = self.result_maker.make(spec, learned.output, screened.output, adsorbed.output)
-        jobs += [labelled, model, learned, screened, adsorbed, result]
+        screener = self.screening_model_maker.make(learned.output)
+        screened = self.eos_maker.make(screener.output)
+        adsorbed = self.adsorption_maker.make(screener.output)
+        result = self.result_maker.make(spec, learned.output, screened.output, adsorbed.output, screener.output)
+        jobs += [labelled, model, learned, screener, screened, adsorbed, result]
         return Flow(jobs, output=result.output, name=f"{self.name}: {spec.name}")

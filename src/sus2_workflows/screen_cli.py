@@ -1,0 +1,152 @@
+"""``sus2 screen``: screens without a campaign, for users and scripts — one record per structure (``eos``) or per
+surface/adsorbate pair (``adsorption``), computed by the same engine-neutral stages a campaign runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from .documents import AdsorptionDocument, EosDocument, ScreeningFailureDocument
+from .errors import Sus2WorkflowError
+
+
+def eos_record(document: EosDocument | ScreeningFailureDocument) -> dict:
+    """What ``sus2 screen eos`` prints for one structure: its name and numbers, or the error that stopped it."""
+    if isinstance(document, ScreeningFailureDocument):
+        return {"file": document.name, "error": document.error}
+    return {"file": document.name, "formula": document.formula, "v0_a3_atom": document.v0,
+            "b0_gpa": document.b0_gpa, "b1": document.b1,
+            "volume_range": [min(document.volumes), max(document.volumes)],
+            "rms_residual_mev": document.rms_residual_mev, "vinet": document.other_fits.get("vinet")}
+
+
+def adsorption_record(document: AdsorptionDocument | ScreeningFailureDocument) -> dict:
+    """What ``sus2 screen adsorption`` prints for one surface/adsorbate pair: its ranked minima (site, adsorption
+    energy in eV), the placements tried and rejected, or the error that stopped it."""
+    if isinstance(document, ScreeningFailureDocument):
+        return {"pair": document.name, "error": document.error}
+    dft = document.dft
+    return {"pair": document.name, "bulk": document.bulk, "best_site": document.minima[0].site,
+            "adsorption_energy_ev": document.minima[0].adsorption_energy,
+            "minima": [{"site": m.site, "adsorption_energy_ev": m.adsorption_energy, "placements": len(m.placements),
+                        "labeler_adsorption_energy_ev": m.dft_adsorption_energy} for m in document.minima],
+            "n_placements": document.n_placements, "rejected": document.rejected,
+            "gas_references": document.references["molecules"], "references_by": document.references["method"],
+            "labeler_mae_ev": dft.mae if dft else None, "success": dft.success if dft else None}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sus2 screen", description="screens without a campaign")
+    sub = parser.add_subparsers(dest="screen", required=True)
+    eos = sub.add_parser("eos", help="relax, E(V) on a ±6 %% grid, Birch-Murnaghan and Vinet fits")
+    adsorption = sub.add_parser("adsorption", help="slabs of a bulk crystal, adsorbates placed (sites + random), "
+                                                   "relaxed, filtered and ranked by adsorption energy")
+    for command in (eos, adsorption):
+        command.add_argument("files", nargs="+", help="structure files or folders (CIF, POSCAR, extxyz, xsf, "
+                                                      "pymatgen JSON)" + (": bulk crystals" if command is adsorption
+                                                                          else ""))
+        command.add_argument("--model", required=True, help="a SUS2 model: .mtp or native .pt")
+        command.add_argument("--species", help="elements of the model's types (list, 'A,B' or a file)")
+        command.add_argument("--task", help="the task of a multi-task model whose surface screens")
+        command.add_argument("--json", action="store_true", help="one JSON record per line")
+    adsorption.add_argument("--miller", nargs="+", default=["111"], help="Miller indices, e.g. 111 100 (default 111)")
+    adsorption.add_argument("--adsorbate", nargs="+", default=["O"], help="library names (H, O, N, OH, CO, H2O) or "
+                                                                         "molecule files (default O)")
+    adsorption.add_argument("--random-placements", type=int, default=4)
+    adsorption.add_argument("--labeler", metavar="MODULE:CALLABLE", help="an ASE calculator (e.g. "
+                            "ase.calculators.emt:EMT) for the gas references and the single points on the best k")
+    adsorption.add_argument("--dft-top-k", type=int, default=0, help="single points on the k lowest minima (and on "
+                                                                      "all minima, for the success metric)")
+    return parser
+
+
+def _miller(text: str) -> tuple[int, int, int]:
+    digits = text.replace(",", " ").split() if ("," in text or " " in text) else list(text)
+    if len(digits) != 3:
+        raise Sus2WorkflowError(f"--miller {text}: give three indices, e.g. 111 or 1,1,0")
+    return tuple(int(d) for d in digits)
+
+
+def _adsorption_documents(args: argparse.Namespace, model: Any) -> list[AdsorptionDocument | ScreeningFailureDocument]:
+    from .campaign import MemoryCache, Workspace, screen_adsorption
+    from .spec import AdsorptionTarget, EosTarget
+
+    labeler = None
+    if args.labeler:
+        from .labelers import make_labeler
+
+        module, _, name = args.labeler.partition(":")
+        labeler = make_labeler({"type": "ase", "module": module, "callable": name})
+    elif args.dft_top_k:
+        raise Sus2WorkflowError("--dft-top-k needs a --labeler")
+    target = {"miller": [_miller(m) for m in args.miller], "adsorbates": args.adsorbate,
+              "random_placements": args.random_placements, "dft_top_k": args.dft_top_k,
+              "references": "labeler" if labeler else "model"}
+    documents: list[AdsorptionDocument | ScreeningFailureDocument] = []
+    with tempfile.TemporaryDirectory(prefix="sus2-screen-") as folder:
+        ws = Workspace(Path(folder), MemoryCache())
+        for path in _progress(args.files, "adsorption"):
+            screened = screen_adsorption(model, [AdsorptionTarget(bulk=EosTarget(path=path), **target)], labeler, ws)
+            documents += screened.results + screened.failures
+    return documents
+
+
+def _progress(items: Sequence, what: str):
+    from rich.progress import track
+
+    return track(items, description=what, console=Console(stderr=True), transient=True)
+
+
+def screen_main(argv: Sequence[str]) -> int:
+    """``sus2 screen eos|adsorption FILE... --model MODEL``: one record per structure or surface/adsorbate pair;
+    exit 1 when every one failed, 2 when nothing could be screened."""
+    args = _parser().parse_args(argv)
+    from sus2_model.species import parse_species
+
+    from .campaign.screening import eos_document, named_model
+    from .spec import ScreeningModelSpec
+    from .steps.targets import read_targets
+
+    try:
+        model = named_model(ScreeningModelSpec(path=args.model, species=parse_species(args.species), task=args.task))
+        if args.screen == "eos":
+            from .campaign.screening import model_calculator
+
+            targets = read_targets(args.files)
+            calculator = model_calculator(model) if targets else None
+            records = [eos_record(eos_document(t, calculator, model.model_hash)) for t in _progress(targets, "EOS")]
+        else:
+            records = [adsorption_record(d) for d in _adsorption_documents(args, model)]
+    except (Sus2WorkflowError, ValueError, OSError) as exc:
+        print(f"sus2 screen {args.screen}: error: {exc}", file=sys.stderr)
+        return 2
+    if not records:
+        print(f"sus2 screen {args.screen}: error: no structure to screen", file=sys.stderr)
+        return 2
+    for record in records:
+        print(json.dumps(record) if args.json else _line(record))
+    return 1 if all("error" in r for r in records) else 0
+
+
+def _line(record: dict) -> str:
+    """One record as a line of text."""
+    name = record.get("file") or record["pair"]
+    if "error" in record:
+        return f"{name}: failed: {record['error']}"
+    if "pair" in record:
+        minima = ", ".join(f"{m['site']} {m['adsorption_energy_ev']:.3f}" + (
+            f" ({m['labeler_adsorption_energy_ev']:.3f})" if m["labeler_adsorption_energy_ev"] is not None else "")
+            for m in record["minima"])
+        checked = f"  labeler MAE {record['labeler_mae_ev']:.3f} eV, success {record['success']}" \
+            if record["labeler_mae_ev"] is not None else ""
+        return (f"{name}: E_ads (eV) {minima}  ({record['n_placements']} placements, {len(record['rejected'])} "
+                f"rejected){checked}")
+    return (f"{name}: {record['formula']} V0 {record['v0_a3_atom']:.3f} Å³/atom  B0 {record['b0_gpa']:.1f} GPa  "
+            f"B1 {record['b1']:.2f}  grid {record['volume_range'][0]:.2f}-{record['volume_range'][1]:.2f}  "
+            f"rms {record['rms_residual_mev']:.2f} meV/atom")
