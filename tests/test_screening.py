@@ -16,7 +16,7 @@ from ase.io import write
 from sus2_model.demo import fitted_emt_model
 from sus2_model.io.native import save_native
 from sus2_workflows.cli import main
-from sus2_workflows.errors import ScreeningError, SpecError
+from sus2_workflows.errors import ScreeningError, SpecError, Sus2WorkflowError
 from sus2_workflows.spec import load_spec
 from sus2_workflows.steps.eos import birch_murnaghan, delta_metrics, energies_per_atom, eos_of, fit_eos, screen_eos
 from sus2_workflows.steps.targets import read_targets
@@ -182,6 +182,26 @@ def test_curation_drops_failed_dft_but_keeps_large_total_energies():
         atoms = bulk("Cu", "fcc", a=3.6 + 0.01 * k, cubic=True)
         atoms.calc = SinglePointCalculator(atoms, energy=4 * energy, forces=np.zeros((4, 3)))
         images.append(atoms)
-    kept = drop_outliers(images, CurationSpec())
-    assert [a.get_potential_energy() / 4 for a in kept][:4] == [-5900.0, -5900.1, -5899.9, -5900.05]
-    assert len(kept) == 4
+    lone = bulk("Ge", "diamond", a=5.66, cubic=True)  # the only Ge structure: the others cannot judge it
+    lone.calc = SinglePointCalculator(lone, energy=8 * -2232.0, forces=np.zeros((8, 3)))
+    kept = drop_outliers(images + [lone], CurationSpec())
+    assert [a.get_potential_energy() / len(a) for a in kept] == [-5900.0, -5900.1, -5899.9, -5900.05, -2232.0]
+    mixed = bulk("Cu", "fcc", a=3.6, cubic=True)  # Cu3Ge: both elements known from the others, energy 1000 eV off
+    mixed.symbols[0] = "Ge"
+    mixed.calc = SinglePointCalculator(mixed, energy=3 * -5900.0 - 2232.0 + 4000.0, forces=np.zeros((4, 3)))
+    second = lone.copy()
+    second.calc = SinglePointCalculator(second, energy=8 * -2232.01, forces=np.zeros((8, 3)))
+    assert mixed not in drop_outliers(images + [lone, second, mixed], CurationSpec())
+
+
+def test_an_engine_run_labeler_cannot_give_an_eos_reference_and_miller_indices_parse(tmp_path):
+    from sus2_workflows.screen_cli import _miller
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "labeler": {"type": "vasp"},
+                                    "screening": {**SPEC["screening"], "eos_reference": "labeler"}}))
+    with pytest.raises(SpecError, match="eos_reference: the labeler's EOS runs in process"):
+        load_spec(path)
+    assert [_miller(t) for t in ("111", "1-10", "1,1,0", "1 -1 0")] == [(1, 1, 1), (1, -1, 0), (1, 1, 0), (1, -1, 0)]
+    with pytest.raises(Sus2WorkflowError, match="give three indices"):
+        _miller("12")

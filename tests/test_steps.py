@@ -40,7 +40,19 @@ def test_quantum_espresso_labeler_runs_pw(tmp_path):
     forces = labelled.get_forces()
     assert np.abs(forces).max() > 0.01 and np.abs(forces.sum(axis=0)).max() < 1e-3
     assert labelled.get_stress().shape == (6,)
-    assert (tmp_path / "00000" / "espresso.pwi").exists()
+    pw_input = (tmp_path / "00000" / "espresso.pwi").read_text()
+    assert "K_POINTS automatic\n5 5 5" in pw_input  # VASP's KSPACING rule: ceil(2π|b|/0.5), primitive cell
+
+
+def test_kpoint_grid_follows_vasps_kspacing_rule():
+    from sus2_workflows.steps.label import kpoint_grid
+
+    assert kpoint_grid(bulk("Si", "diamond", a=5.43, cubic=True), 0.25) == (5, 5, 5)  # ceil(2π/5.43/0.25) = 5
+    slab = bulk("Cu", "fcc", a=3.61, cubic=True)
+    slab.pbc = (True, True, False)
+    assert kpoint_grid(slab, 0.5) == (4, 4, 1)
+    assert make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "x"}, "kpts": [2, 2, 2]}
+                        ).settings()["kpts"] == [2, 2, 2]
 
 
 def test_missing_pw_x_is_a_clear_error(tmp_path):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from .serialization import MsonableModel
 
-STRUCTURE_FIELDS = ["structures", "train_structures", "test_structures", "selected"]
+STRUCTURE_FIELDS = ["structures", "structure", "train_structures", "test_structures", "selected"]
 
 
 def code_versions() -> dict[str, str]:
@@ -305,7 +305,8 @@ class CampaignResultDocument(MsonableModel):
     spec_hash: str
     dataset_hash: str
     model_hash: str
-    screening_model_hash: str | None = Field(None, description="the model that screened, where the spec names one")
+    screening_model_hash: str | None = Field(None, description="the model that screened: model_hash, or the one the "
+                                                               "spec names")
     iterations: int
     eos: list[EosDocument]
     adsorption: list[AdsorptionDocument] = []

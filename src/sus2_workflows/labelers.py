@@ -20,7 +20,7 @@ def make_labeler(spec: LabelerSpec | dict[str, Any] | None) -> Labeler:
         if not spec.pseudopotentials:
             raise SpecError("labeler.pseudopotentials: Quantum ESPRESSO needs a pseudopotential per element")
         return QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
-                                      spec.degauss, spec.pseudo_dir, spec.command)
+                                      spec.degauss, spec.pseudo_dir, spec.command, spec.kpts)
     if spec.type == "vasp":
         return VaspLabeler(dict(spec.incar), dict(spec.kpoints))
     if not (spec.module and spec.callable):

@@ -7,7 +7,8 @@ from typing import Any
 
 from .cache import cache_store
 
-SHOWN = ("label", "label_failed", "dataset", "curated", "dbs", "model", "active_learning", "eos", "eos_failed")
+SHOWN = ("label", "label_failed", "dataset", "curated", "dbs", "model", "active_learning", "eos", "eos_failed",
+         "eos_reference", "slabs", "adsorption", "result")
 
 
 def campaign_documents(folder: str | Path, store_uri: str | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -73,7 +74,8 @@ def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
         hashes = {m["model_hash"] for m in lineage}
         chain.append({
             "result": {k: result.get(k) for k in ("result_hash", "name", "formula", "prototype", "structure_hash",
-                                                  "v0", "e0", "b0_gpa", "b1", "rms_residual_mev", "other_fits")},
+                                                  "model_hash", "v0", "e0", "b0_gpa", "b1", "rms_residual_mev",
+                                                  "other_fits")},
             "imported": None if source is None else {
                 "dataset_hash": source["dataset_hash"], "settings": source["settings"],
                 "tasks": [{k: t[k] for k in ("task", "source", "source_sha256", "dataset_hash", "n_read",

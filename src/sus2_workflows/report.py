@@ -80,6 +80,9 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     lines = [f"# Campaign report: {folder.name}", "", "## Status", ""]
     lines += [f"- {kind}: {n}" for kind, n in status_of(docs).items()]
     result = latest_result(docs)
+    if result and result.get("screening_model_hash") not in (None, result["model_hash"]):
+        lines += ["", f"Screened with the model the spec names, {result['screening_model_hash'][:12]} (the campaign "
+                      f"trained {result['model_hash'][:12]})."]
     lines += _eos_section(folder, result["eos"] if result else docs.get("eos", []))
     lines += _adsorption_section(folder, result["adsorption"] if result else [])
     curated = docs.get("curated", [])

@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--species", help="elements of the model's types (list, 'A,B' or a file)")
         command.add_argument("--task", help="the task of a multi-task model whose surface screens")
         command.add_argument("--json", action="store_true", help="one JSON record per line")
-    adsorption.add_argument("--miller", nargs="+", default=["111"], help="Miller indices, e.g. 111 100 (default 111)")
+    adsorption.add_argument("--miller", action="append", help="Miller indices, e.g. --miller 111 --miller 1-10 "
+                                                              "(repeatable; default 111)")
     adsorption.add_argument("--adsorbate", nargs="+", default=["O"], help="library names (H, O, N, OH, CO, H2O) or "
                                                                          "molecule files (default O)")
     adsorption.add_argument("--random-placements", type=int, default=4)
@@ -67,9 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _miller(text: str) -> tuple[int, int, int]:
-    digits = text.replace(",", " ").split() if ("," in text or " " in text) else list(text)
-    if len(digits) != 3:
-        raise Sus2WorkflowError(f"--miller {text}: give three indices, e.g. 111 or 1,1,0")
+    """Miller indices from '111', '1-10', '1,1,0' or '1 -1 0'."""
+    import re
+
+    digits = re.split(r"[,\s]+", text.strip()) if re.search(r"[,\s]", text.strip()) else re.findall(r"-?\d", text)
+    if len(digits) != 3 or not all(re.fullmatch(r"-?\d+", d) for d in digits):
+        raise Sus2WorkflowError(f"--miller {text}: give three indices, e.g. 111, 1-10 or 1,1,0")
     return tuple(int(d) for d in digits)
 
 
@@ -85,7 +89,7 @@ def _adsorption_documents(args: argparse.Namespace, model: Any) -> list[Adsorpti
         labeler = make_labeler({"type": "ase", "module": module, "callable": name})
     elif args.dft_top_k:
         raise Sus2WorkflowError("--dft-top-k needs a --labeler")
-    target = {"miller": [_miller(m) for m in args.miller], "adsorbates": args.adsorbate,
+    target = {"miller": [_miller(m) for m in args.miller or ["111"]], "adsorbates": args.adsorbate,
               "random_placements": args.random_placements, "dft_top_k": args.dft_top_k,
               "references": "labeler" if labeler else "model"}
     documents: list[AdsorptionDocument | ScreeningFailureDocument] = []
@@ -118,9 +122,14 @@ def screen_main(argv: Sequence[str]) -> int:
         if args.screen == "eos":
             from .campaign.screening import model_calculator
 
+            from .steps.eos import relax_all
+
             targets = read_targets(args.files)
             calculator = model_calculator(model) if targets else None
-            records = [eos_record(eos_document(t, calculator, model.model_hash)) for t in _progress(targets, "EOS")]
+            readable = [t for t in targets if t.atoms is not None]
+            relaxed = dict(zip(map(id, readable), relax_all([t.atoms for t in readable], calculator, progress=True)))
+            records = [eos_record(eos_document(t, calculator, model.model_hash, relaxed=relaxed.get(id(t))))
+                       for t in _progress(targets, "EOS")]
         else:
             records = [adsorption_record(d) for d in _adsorption_documents(args, model)]
     except (Sus2WorkflowError, ValueError, OSError) as exc:

@@ -46,7 +46,11 @@ class LabelerSpec(_Strict):
     type: Literal["quantum_espresso", "vasp", "ase"]
     pseudopotentials: dict[str, str] = {}
     ecutwfc: float = Field(30.0, gt=0)
-    kspacing: float = Field(0.25, gt=0)
+    kspacing: float = Field(0.25, gt=0, description="Quantum ESPRESSO: 1/Å with the 2π included (VASP's KSPACING "
+                                                    "rule, n_i = max(1, ceil(2π|b_i|/kspacing)))")
+    kpts: tuple[int, int, int] | None = Field(None, description="Quantum ESPRESSO: a fixed Monkhorst-Pack grid for "
+                                                                "every structure (overrides kspacing; an EOS wants one "
+                                                                "grid at every volume)")
     smearing: str | None = None
     degauss: float = 0.02
     pseudo_dir: str = "/usr/share/espresso/pseudo"
@@ -240,6 +244,9 @@ def load_spec(path: str | Path) -> CampaignSpec:
                     raise SpecError(f"{path}: screening.adsorption.{k}.adsorbates.{j}: {name} is neither a library "
                                     f"adsorbate ({', '.join(ADSORBATES)}) nor a file")
                 target.adsorbates[j] = str(resolved)
+    if spec.screening.eos_reference == "labeler" and spec.labeler.type == "vasp":
+        raise SpecError(f"{path}: screening.eos_reference: the labeler's EOS runs in process (quantum_espresso or "
+                        "ase); VASP labels come from engine jobs")
     if spec.dbs is not None and not spec.datasets:
         raise SpecError(f"{path}: dbs: a domain-bridging set needs imported datasets to select from")
     if spec.datasets and len({e.task for e in spec.datasets} | {spec.target_task}) != len(spec.datasets) + 1:

@@ -19,6 +19,5 @@ from .screening import campaign_result, model_calculator, reference_eos, screen,
 
 __all__ = ["Cache", "LabelOutcome", "LabelPlan", "MemoryCache", "Workspace", "campaign_result", "choose_dbs",
            "compute_labels", "curate", "explore_and_select", "fine_tune", "iteration_due", "label",
-           "learning_result", "merge_labels", "plan_labels", "record_output", "recorded_outcome",
-           "model_calculator", "reference_eos", "screen", "screen_adsorption", "screening_model", "seed_structures",
-           "train"]
+           "learning_result", "merge_labels", "model_calculator", "plan_labels", "record_output", "recorded_outcome",
+           "reference_eos", "screen", "screen_adsorption", "screening_model", "seed_structures", "train"]

@@ -19,7 +19,7 @@ from ..errors import LabelingError, ScreeningError
 from ..hashing import content_key
 from ..spec import CampaignSpec, EosTarget, ScreeningModelSpec
 from ..steps.eos import SETTINGS as EOS_SETTINGS
-from ..steps.eos import delta_metrics, eos_of, screen_eos
+from ..steps.eos import delta_metrics, energies_per_atom, eos_of, relax, relax_all
 from ..steps.label import Labeler
 from ..steps.seeds import prototype
 from ..steps.targets import Target, read_targets
@@ -66,13 +66,17 @@ def eos_targets(targets: Sequence[EosTarget]) -> list[Target]:
     return out
 
 
-def eos_document(target: Target, calculator: Calculator, model_hash: str,
-                 inputs: dict | None = None) -> EosDocument | ScreeningFailureDocument:
-    """The equation of state of one target with ``calculator`` (relaxed first), or the failure that stopped it."""
+def eos_document(target: Target, calculator: Calculator, model_hash: str, inputs: dict | None = None,
+                 relaxed: Atoms | Exception | None = None) -> EosDocument | ScreeningFailureDocument:
+    """The equation of state of one target with ``calculator`` — relaxed first, or ``relaxed`` already (by
+    :func:`relax_all`: the relaxed copy or the error that stopped it) — or the failure that stopped it."""
     if target.atoms is None:
         return ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model_hash, error=target.error)
     try:
-        fit = screen_eos(target.atoms, calculator)
+        if isinstance(relaxed, Exception):
+            raise relaxed
+        fit = eos_of(relax(target.atoms, calculator) if relaxed is None else relaxed,
+                     lambda images: energies_per_atom(images, calculator))
     except (ScreeningError, Sus2ModelError) as exc:
         return ScreeningFailureDocument(name=target.name, screen="eos", model_hash=model_hash,
                                         error=f"{target.name}: {exc}")
@@ -116,33 +120,41 @@ def reference_eos(document: EosDocument, labeler: Labeler, ws: Workspace) -> Eos
 def screen(model: ModelDocument, targets: Sequence[EosTarget], ws: Workspace,
            reference: Labeler | None = None) -> EosScreeningDocument:
     """Equations of state of the spec's targets with ``model`` on its task's surface, each checked against the same
-    workflow with the ``reference`` labeler where one is given; each result (and each failure, and each reference)
-    is cached by model, structure and grid, so a rerun recomputes nothing."""
-    calculator = None  # loaded only when a result is not cached
-    results, failures = [], []
-    for target in eos_targets(targets):
+    workflow with the ``reference`` labeler where one is given; each result and each failure is cached by model,
+    structure and grid, each reference by result and labeler settings, so a rerun recomputes nothing (but a reference
+    that failed, which is tried again)."""
+    results: dict[int, EosDocument] = {}
+    failures: dict[int, ScreeningFailureDocument] = {}
+    todo: list[tuple[int, Target, str]] = []
+    targets = eos_targets(targets)
+    for k, target in enumerate(targets):
         if target.atoms is None:  # unreadable input: reported every run, never cached
-            failures.append(eos_document(target, calculator, model.model_hash))
+            failures[k] = eos_document(target, None, model.model_hash)
             continue
         key = content_key(model.model_hash, model.task, structure_hash(target.atoms), EOS_SETTINGS)
         hit, failed = ws.cache.get("eos", key), ws.cache.get("eos_failed", key)
         if failed is not None:
-            failures.append(ScreeningFailureDocument.model_validate({**failed, "name": target.name}))
-            continue
-        if hit is None:
-            calculator = calculator or model_calculator(model)
-            document = eos_document(target, calculator, model.model_hash, {"dataset_hash": model.dataset_hash})
+            failures[k] = ScreeningFailureDocument.model_validate({**failed, "name": target.name})
+        elif hit is not None and (reference is None or hit.get("structure") is not None):
+            results[k] = EosDocument.model_validate({**hit, "name": target.name})
+        else:
+            todo.append((k, target, key))
+    if todo:  # every structure still to screen relaxes in lockstep, one batched model call per step
+        calculator = model_calculator(model)
+        relaxed = relax_all([t.atoms for _, t, _ in todo], calculator)
+        for (k, target, key), cell in zip(todo, relaxed):
+            document = eos_document(target, calculator, model.model_hash, {"dataset_hash": model.dataset_hash}, cell)
             if isinstance(document, ScreeningFailureDocument):
-                failures.append(document)
+                failures[k] = document
                 ws.cache.put("eos_failed", key, document.model_dump(mode="json"))
-                continue
-            hit = document.model_dump(mode="json")
-            ws.cache.put("eos", key, hit)
-        result = EosDocument.model_validate({**hit, "name": target.name})
-        if reference is not None and result.structure is not None:
+            else:
+                results[k] = document
+                ws.cache.put("eos", key, document.model_dump(mode="json"))
+    if reference is not None:
+        for result in results.values():
             result.reference = _cached_reference(result, reference, ws)
-        results.append(result)
-    return EosScreeningDocument(results=results, failures=failures)
+    return EosScreeningDocument(results=[results[k] for k in sorted(results)],
+                                failures=[failures[k] for k in sorted(failures)])
 
 
 def _cached_reference(result: EosDocument, labeler: Labeler, ws: Workspace) -> EosReferenceDocument:
@@ -170,6 +182,8 @@ def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening
         iterations=len(learned.iterations), eos=screening.results, adsorption=adsorption.results,
         failures=screening.failures + adsorption.failures,
         result_hashes=[r.result_hash for r in screening.results + adsorption.results])
-    if ws is not None:
-        ws.cache.put("result", result.spec_hash, {**result.model_dump(mode="json"), "finished": time.time()})
+    if ws is not None:  # for the report: the numbers without the structures (a store document stays small)
+        cached = result.model_dump(mode="json", exclude={"eos": {"__all__": {"structure"}},
+                                                         "adsorption": {"__all__": {"structures"}}})
+        ws.cache.put("result", result.spec_hash, {**cached, "finished": time.time()})
     return result

@@ -27,10 +27,11 @@ def deduplicate(images: Sequence[Atoms]) -> list[Atoms]:
 
 
 def drop_outliers(images: Sequence[Atoms], caps: CurationSpec) -> list[Atoms]:
-    """Drop labelled structures with non-finite labels, forces (eV/Å) beyond ``caps``, or energies further than
-    ``caps.max_energy_per_atom`` (eV/atom) from the composition fit of the rest: failed or unconverged DFT.  (A total
-    DFT energy per atom depends on the pseudopotential — thousands of eV for Cu — so the cap is on what composition
-    does not explain; the worst label is dropped and the fit redone until every label is within the cap.)"""
+    """Drop labelled structures with non-finite labels, forces (eV/Å) beyond ``caps``, or an energy further than
+    ``caps.max_energy_per_atom`` (eV/atom) from what the composition fit of the *other* labels predicts for it:
+    failed or unconverged DFT.  (A total DFT energy per atom depends on the pseudopotential — thousands of eV for
+    Cu — so the cap is on what composition does not explain.)  The worst label goes first and the fit is redone; a
+    label whose composition the others cannot predict (its element appears nowhere else) cannot be judged and stays."""
     kept = []
     for atoms in images:
         results = atoms.calc.results if atoms.calc is not None else {}
@@ -40,16 +41,29 @@ def drop_outliers(images: Sequence[Atoms], caps: CurationSpec) -> list[Atoms]:
             kept.append(atoms)
     labelled = [a for a in kept if a.calc is not None and "energy" in a.calc.results]
     while labelled:
-        species = species_of(labelled)
-        fitted = dict(zip(species, reference_energies(labelled, species)))
-        unexplained = [abs(a.get_potential_energy() - sum(fitted[s] for s in a.get_chemical_symbols())) / len(a)
-                       for a in labelled]
-        worst = int(np.argmax(unexplained))
-        if unexplained[worst] <= caps.max_energy_per_atom:
+        unexplained = _leave_one_out_residuals(labelled)
+        worst = int(np.nanargmax(unexplained)) if np.isfinite(unexplained).any() else 0
+        if not unexplained[worst] > caps.max_energy_per_atom:
             break
         dropped = labelled.pop(worst)
         kept = [a for a in kept if a is not dropped]
     return kept
+
+
+def _leave_one_out_residuals(images: Sequence[Atoms]) -> np.ndarray:
+    """|E - prediction of the composition fit without that structure| per atom (closed form r / (1 - h) with the
+    leverage h of the least-squares fit); NaN where the others cannot predict it (h = 1)."""
+    species = species_of(images)
+    counts = np.array([[a.get_chemical_symbols().count(s) for s in species] for a in images], float)
+    energies = np.array([a.get_potential_energy() for a in images])
+    pinv = np.linalg.pinv(counts)
+    residuals = energies - counts @ (pinv @ energies)
+    leverage = np.einsum("ij,ji->i", counts, pinv)
+    free = 1.0 - leverage
+    loo = np.full(len(images), np.nan)
+    judged = free > 1e-8
+    loo[judged] = np.abs(residuals[judged] / free[judged]) / counts[judged].sum(axis=1)
+    return loo
 
 
 def element_references(images: Sequence[Atoms]) -> dict[str, dict[str, float | str]]:

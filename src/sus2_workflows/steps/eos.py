@@ -5,17 +5,21 @@ pymatgen's ``EOS`` (Birch-Murnaghan and Vinet), and the checks that turn a fit i
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.eos import birchmurnaghan
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS
+from threadpoolctl import threadpool_limits
 
-from sus2_model import Sus2Calculator
+from sus2_model import Sus2Calculator, Sus2ModelError
+from sus2_model.predict import Prediction
 
 from ..errors import ScreeningError
 
@@ -26,6 +30,7 @@ RECENTRE_TRIES = 4
 FITS = ("birch_murnaghan", "vinet")
 RELAX_FMAX = 0.01  # eV/Å (and the filter's stress equivalent)
 RELAX_STEPS = 200
+BATCH_SIZE = 64  # structures per batched model call
 MAX_VOLUME_CHANGE = 2.0  # a relaxation that changes the volume more than this factor has exploded or collapsed
 SETTINGS = {"window": WINDOW, "points": POINTS, "max_residual_mev": MAX_RESIDUAL_MEV, "recentre_tries": RECENTRE_TRIES,
             "fits": FITS, "relax": {"filter": "FrechetCellFilter", "optimizer": "BFGS", "fmax": RELAX_FMAX,
@@ -105,9 +110,92 @@ def relax(atoms: Atoms, calculator: Calculator, fmax: float = RELAX_FMAX, steps:
         raise ScreeningError("EOS: the structure is not periodic in all three directions")
     relaxed = atoms.copy()
     relaxed.calc = calculator
-    if not BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=fmax, steps=steps):
+    with threadpool_limits(limits=1, user_api="blas"):  # see relax_all
+        converged = BFGS(FrechetCellFilter(relaxed), logfile=None).run(fmax=fmax, steps=steps)
+    if not converged:
         raise ScreeningError(f"EOS: the relaxation did not converge to {fmax} eV/Å in {steps} steps")
-    change = relaxed.get_volume() / atoms.get_volume()
+    return _volume_checked(atoms, relaxed)
+
+
+def relax_all(structures: Sequence[Atoms], calculator: Calculator, fmax: float = RELAX_FMAX,
+              steps: int = RELAX_STEPS, progress: bool = False) -> list[Atoms | Exception]:
+    """:func:`relax` of every structure, each a relaxed copy or the error that stopped it (the others go on).  With a
+    SUS2 calculator all of them step in lockstep: one batched model call per BFGS step for every structure still
+    relaxing, the same optimizer and convergence test as :func:`relax`, so the same relaxed cells."""
+    if not isinstance(calculator, Sus2Calculator):
+        return [_attempt(relax, atoms, calculator, fmax, steps) for atoms in structures]
+    results: list[Atoms | Exception | None] = [None] * len(structures)
+    running = []
+    for k, atoms in enumerate(structures):
+        if not atoms.pbc.all():
+            results[k] = ScreeningError("EOS: the structure is not periodic in all three directions")
+            continue
+        relaxed = atoms.copy()
+        relaxed.calc = None
+        running.append((k, relaxed, BFGS(FrechetCellFilter(relaxed), logfile=None)))
+    # the filter's 3x3 matrix functions run fastest without BLAS threads (3x on 2 busy cores); the model keeps torch's
+    with _relaxing(len(running), progress) as advance, threadpool_limits(limits=1, user_api="blas"):
+        for step in range(steps + 1):
+            still = []
+            for (k, relaxed, optimizer), prediction in zip(running, _predictions([r[1] for r in running], calculator)):
+                if isinstance(prediction, Exception):
+                    results[k] = prediction
+                elif optimizer.optimizable.converged(_gradient(optimizer, relaxed, prediction), fmax):
+                    results[k] = _attempt(_volume_checked, structures[k], relaxed)
+                elif step == steps:
+                    results[k] = ScreeningError(f"EOS: the relaxation did not converge to {fmax} eV/Å in {steps} steps")
+                else:
+                    optimizer.step()  # reads the forces and stress just attached
+                    still.append((k, relaxed, optimizer))
+                    continue
+                advance()
+            running = still
+    return results
+
+
+def _attempt(function: Callable, *args: Any) -> Any:
+    """``function(*args)``, or the screening or model error it raised."""
+    try:
+        return function(*args)
+    except (ScreeningError, Sus2ModelError) as exc:
+        return exc
+
+
+def _gradient(optimizer: BFGS, atoms: Atoms, prediction: Prediction) -> np.ndarray:
+    """Give ``atoms`` the model's labels at its current geometry; the optimizer's gradient from them."""
+    atoms.calc = SinglePointCalculator(atoms, energy=prediction.energy, forces=prediction.forces,
+                                       stress=prediction.stress)
+    return optimizer.optimizable.get_gradient()
+
+
+def _predictions(images: list[Atoms], calculator: Sus2Calculator) -> list[Prediction | Exception]:
+    """One batched model call for ``images``; where it fails (a structure the model cannot take), one call each, so
+    the failure is that structure's alone."""
+    if not images:
+        return []
+    try:
+        return calculator.predict(images, batch_size=BATCH_SIZE)
+    except Sus2ModelError:
+        return [_attempt(lambda a: calculator.predict([a])[0], atoms) for atoms in images]
+
+
+@contextmanager
+def _relaxing(total: int, shown: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar of finished relaxations (or nothing), as a function that advances it."""
+    if not shown:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("relaxing", total=total)
+        yield lambda: bar.advance(task)
+
+
+def _volume_checked(original: Atoms, relaxed: Atoms) -> Atoms:
+    """``relaxed`` without its calculator, unless its volume left ``MAX_VOLUME_CHANGE`` of the original's."""
+    change = relaxed.get_volume() / original.get_volume()
     if not 1 / MAX_VOLUME_CHANGE < change < MAX_VOLUME_CHANGE:
         raise ScreeningError(f"EOS: the relaxation changed the volume {change:.2f}-fold (exploded or collapsed)")
     relaxed.calc = None
@@ -127,7 +215,7 @@ def volume_grid(atoms: Atoms, centre: float = 1.0, window: float = WINDOW, point
 def energies_per_atom(images: Sequence[Atoms], calculator: Calculator) -> list[float]:
     """Energy per atom of every image: one batched model call for a SUS2 calculator, one call each otherwise."""
     if isinstance(calculator, Sus2Calculator):
-        return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=64))]
+        return [p.energy / len(a) for a, p in zip(images, calculator.predict(list(images), batch_size=BATCH_SIZE))]
     return energies_one_by_one(images, calculator)
 
 

@@ -15,6 +15,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -31,8 +32,8 @@ class Labeler(Protocol):
     def settings(self) -> dict[str, Any]:
         """Everything that determines the labels (method, code, cutoffs, k-points, pseudopotentials)."""
 
-    def calculator(self, workdir: Path) -> Calculator:
-        """A calculator that runs in ``workdir`` (in-process labelers)."""
+    def calculator(self, workdir: Path, atoms: Atoms) -> Calculator:
+        """A calculator for ``atoms`` that runs in ``workdir`` (in-process labelers)."""
 
 
 class ExternalLabeler(Labeler, Protocol):
@@ -58,14 +59,23 @@ class AseLabeler:
     def settings(self) -> dict[str, Any]:
         return {"calculator": f"{self.module}.{self.callable}", "kwargs": dict(self.kwargs)}
 
-    def calculator(self, workdir: Path) -> Calculator:
+    def calculator(self, workdir: Path, atoms: Atoms) -> Calculator:
         return getattr(import_module(self.module), self.callable)(**self.kwargs)
+
+
+def kpoint_grid(atoms: Atoms, kspacing: float) -> tuple[int, int, int]:
+    """VASP's KSPACING rule: n_i = max(1, ceil(2π |b_i| / kspacing)) along periodic directions, 1 along the others
+    (``kspacing`` in 1/Å with the 2π included, as in VASP and atomate2)."""
+    lengths = np.linalg.norm(atoms.cell.reciprocal(), axis=1)  # |b_i| without the 2π
+    return tuple(int(max(1, np.ceil(2 * np.pi * b / kspacing - 1e-9))) if periodic else 1
+                 for b, periodic in zip(lengths, atoms.pbc))
 
 
 @dataclass
 class QuantumEspressoLabeler:
-    """Quantum ESPRESSO ``pw.x`` SCF with forces and stress (plane-wave cutoff in Ry, k-spacing in 1/Å); built from
-    a campaign spec's ``labeler`` section by :func:`sus2_workflows.labelers.make_labeler`, which holds the defaults."""
+    """Quantum ESPRESSO ``pw.x`` SCF with forces and stress (plane-wave cutoff in Ry; a fixed Monkhorst-Pack grid
+    ``kpts``, or one from ``kspacing`` in 1/Å with VASP's rule); built from a campaign spec's ``labeler`` section by
+    :func:`sus2_workflows.labelers.make_labeler`, which holds the defaults."""
 
     pseudopotentials: dict[str, str]
     ecutwfc: float
@@ -74,15 +84,16 @@ class QuantumEspressoLabeler:
     degauss: float
     pseudo_dir: str
     command: str
+    kpts: tuple[int, int, int] | None = None
     name: str = "quantum_espresso"
     in_process: bool = True
 
     def settings(self) -> dict[str, Any]:
+        kpoints = {"kpts": list(self.kpts)} if self.kpts else {"kspacing_2pi_inv_a": self.kspacing}
         return {"code": "pw.x", "functional": "from pseudopotentials", "pseudopotentials": dict(self.pseudopotentials),
-                "ecutwfc_ry": self.ecutwfc, "kspacing_inv_a": self.kspacing, "smearing": self.smearing,
-                "degauss_ry": self.degauss}
+                "ecutwfc_ry": self.ecutwfc, **kpoints, "smearing": self.smearing, "degauss_ry": self.degauss}
 
-    def calculator(self, workdir: Path) -> Calculator:
+    def calculator(self, workdir: Path, atoms: Atoms) -> Calculator:
         from ase.calculators.espresso import Espresso, EspressoProfile
 
         executable = self.command.split()[0]
@@ -93,7 +104,8 @@ class QuantumEspressoLabeler:
         if self.smearing:
             system |= {"occupations": "smearing", "smearing": self.smearing, "degauss": self.degauss}
         return Espresso(profile=EspressoProfile(command=self.command, pseudo_dir=self.pseudo_dir),
-                        pseudopotentials=self.pseudopotentials, kspacing=self.kspacing, directory=str(workdir),
+                        pseudopotentials=self.pseudopotentials, kpts=self.kpts or kpoint_grid(atoms, self.kspacing),
+                        directory=str(workdir),
                         input_data={"control": {"tprnfor": True, "tstress": True}, "system": system})
 
 
@@ -115,7 +127,7 @@ def label_structures(images: Sequence[Atoms], labeler: Labeler, workdir: str | P
         run_dir.mkdir(parents=True, exist_ok=True)
         copy = atoms.copy()
         try:
-            copy.calc = labeler.calculator(run_dir)
+            copy.calc = labeler.calculator(run_dir, copy)
             labels = {"energy": copy.get_potential_energy(), "forces": copy.get_forces()}
             if copy.pbc.all():
                 labels["stress"] = copy.get_stress()

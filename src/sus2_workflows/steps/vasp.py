@@ -30,7 +30,7 @@ class VaspLabeler:
         return {"code": "VASP via atomate2 StaticMaker", "input_set": "StaticSetGenerator (MP)",
                 "incar": dict(self.incar), "kpoints": dict(self.kpoints), "atomate2": version("atomate2")}
 
-    def calculator(self, workdir: Path):
+    def calculator(self, workdir: Path, atoms: Atoms):
         raise LabelingError("VASP labels come from atomate2 StaticMaker jobs in the flow, not from an in-process "
                             "calculator")
 

@@ -171,7 +171,7 @@ class EosScreeningMaker(_StageMaker):
     targets: list[EosTarget] = field(default_factory=list)
     reference: LabelerSpec | None = None
 
-    @job
+    @job(data=STRUCTURE_FIELDS)
     def make(self, model: ModelDocument) -> EosScreeningDocument:
         """The screening results (:func:`campaign.screen`)."""
         reference = make_labeler(self.reference) if self.reference is not None else None
@@ -186,7 +186,7 @@ class AdsorptionScreeningMaker(_StageMaker):
     targets: list[AdsorptionTarget] = field(default_factory=list)
     labeler: LabelerSpec | None = None
 
-    @job
+    @job(data=STRUCTURE_FIELDS)
     def make(self, model: ModelDocument) -> AdsorptionScreeningDocument:
         """The screening results (:func:`campaign.screen_adsorption`)."""
         labeler = make_labeler(self.labeler) if self.labeler is not None else None
@@ -199,9 +199,10 @@ class CampaignResultMaker(_StageMaker):
 
     name: str = "sus2 result"
 
-    @job
+    @job(data=STRUCTURE_FIELDS)
     def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
-             adsorption: AdsorptionScreeningDocument, screened_by: ModelDocument) -> CampaignResultDocument:
+             adsorption: AdsorptionScreeningDocument | None = None,
+             screened_by: ModelDocument | None = None) -> CampaignResultDocument:
         """:func:`campaign.campaign_result`."""
         return campaign.campaign_result(spec, learned, screening, adsorption, self.workspace(), screened_by)
 
