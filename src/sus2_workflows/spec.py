@@ -229,13 +229,13 @@ def load_spec(path: str | Path) -> CampaignSpec:
         if not resolved.is_file():
             raise SpecError(f"{path}: screening.model.path: {model.path} is not a file")
         model.path = str(resolved)
-        from sus2_model import Sus2ModelError
-        from sus2_model.predict import load_model
+        from .campaign.screening import named_model  # loads it: an unusable model fails now, not after training
+        from .errors import ScreeningError
 
         try:
-            load_model(model.path, model.species).task_index(model.task)
-        except (Sus2ModelError, OSError, ValueError, KeyError) as exc:
-            raise SpecError(f"{path}: screening.model: {model.path}: {exc}") from None
+            named_model(model)
+        except ScreeningError as exc:
+            raise SpecError(f"{path}: screening.model: {exc}") from None
     for k, target in enumerate(spec.screening.adsorption):
         for j, name in enumerate(target.adsorbates):
             if name not in ADSORBATES:
