@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +43,18 @@ def prototype_targets() -> list[Target]:
     return [Target(f"{e}-{p}", bulk(e, p)) for e in ("Cu", "Al", "Ni", "Si") for p in ("fcc", "bcc", "diamond")]
 
 
-def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> tuple[float, dict, int]:
-    """Seconds for the whole screen, the results by name, and the number of failures.  Batched: every relaxation in
+def failure_kind(error: str) -> str:
+    """An error message with its numbers and lists blanked, so that failures of one kind count together."""
+    return re.sub(r"-?[0-9][0-9.eE+-]*", "#", re.sub(r"\[[^]]*\]", "[...]", error.removeprefix("EOS: ")))[:90]
+
+
+def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> tuple[float, dict, Counter]:
+    """Seconds for the whole screen, the results by name, and the failures counted by kind.  Batched: every relaxation in
     lockstep (one model call per BFGS step for all structures) and each grid in one call; else one ASE call per
     relaxation step and per volume."""
-    results, failures = {}, 0
+    results, failures = {}, Counter(failure_kind(t.error) for t in targets if t.atoms is None)
     start = time.perf_counter()
     readable = [t for t in targets if t.atoms is not None]
-    failures += len(targets) - len(readable)
     relaxed = relax_all([t.atoms for t in readable], calculator) if batched else [None] * len(readable)
     for target, cell in zip(readable, relaxed):
         try:
@@ -59,8 +65,8 @@ def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> 
             else:
                 fit = screen_eos(target.atoms, calculator, energies_one_by_one)
             results[target.name] = (fit.v0, fit.b0_gpa, fit.b1)
-        except (ScreeningError, Sus2ModelError):  # named failures (unknown element, close contact, a bad fit)
-            failures += 1
+        except (ScreeningError, Sus2ModelError) as exc:  # named failures (unknown element, close contact, a bad fit)
+            failures[failure_kind(str(exc))] += 1
     return time.perf_counter() - start, results, failures
 
 
@@ -94,7 +100,8 @@ def main() -> None:
     for mode, batched in (("batched", True), ("one_call_per_volume", False)):
         seconds, results, failures = screen(targets, calculator, batched)
         report[mode] = {"seconds": round(seconds, 2), "structures_per_minute": round(60 * len(targets) / seconds, 1),
-                        "results": len(results), "failures": failures}
+                        "results": len(results), "failures": sum(failures.values())}
+    report["failures_by_kind"] = dict(failures.most_common())
     if ACWF.is_dir():
         report["acwf"] = nu_against_acwf(results)
     print(json.dumps(report, indent=2))

@@ -93,6 +93,11 @@ def test_bad_spec_names_the_key(tmp_path, capsys):
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(SpecError, match=r"bad\.yaml: labeler\.ecutwfc: Input should be greater than 0"):
         load_spec(path)
+    (tmp_path / "Cu.UPF").write_text("Suggested minimum cutoff for wavefunctions:  47. Ry\n")
+    low = {"type": "quantum_espresso", "pseudopotentials": {"Cu": "Cu.UPF"}, "pseudo_dir": str(tmp_path), "ecutwfc": 30}
+    path.write_text(yaml.safe_dump(dict(SPEC, labeler=low)))
+    with pytest.raises(SpecError, match=r"bad\.yaml: labeler: ecutwfc 30 Ry is below the 47 Ry that Cu\.UPF"):
+        load_spec(path)  # refused before any label is paid for
     path.write_text(yaml.safe_dump(dict(SPEC, colour="blue")))
     with pytest.raises(SpecError, match=r"colour: Extra inputs are not permitted"):
         load_spec(path)

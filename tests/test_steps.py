@@ -9,7 +9,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from sus2_workflows.errors import LabelingError
+from sus2_workflows.errors import LabelingError, SpecError
 from sus2_workflows.labelers import make_labeler
 from sus2_workflows.steps.eos import birch_murnaghan, fit_birch_murnaghan, screen_eos
 from sus2_workflows.steps.label import AseLabeler, label_structures
@@ -53,6 +53,20 @@ def test_kpoint_grid_follows_vasps_kspacing_rule():
     assert kpoint_grid(slab, 0.5) == (4, 4, 1)
     assert make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "x"}, "kpts": [2, 2, 2]}
                         ).settings()["kpts"] == [2, 2, 2]
+
+
+def test_cutoffs_below_a_pseudopotentials_suggestion_are_refused(tmp_path):
+    header = ("  Info: Cu scalar-relativistic PAW\n  Suggested minimum cutoff for wavefunctions:  47. Ry\n"
+              "  Suggested minimum cutoff for charge density: 189. Ry\n")
+    (tmp_path / "Cu.UPF").write_text(f"<UPF version=\"2.0.1\">\n<PP_INFO>\n{header}</PP_INFO>\n")
+    (tmp_path / "Si.UPF").write_text("<UPF version=\"2.0.1\">\n<PP_INFO>\n</PP_INFO>\n")  # suggests nothing
+    spec = {"type": "quantum_espresso", "pseudopotentials": {"Cu": "Cu.UPF", "Si": "Si.UPF"}, "pseudo_dir": str(tmp_path)}
+    with pytest.raises(SpecError, match=r"ecutwfc 30 Ry is below the 47 Ry that Cu.UPF \(Cu\) suggests"):
+        make_labeler(dict(spec, ecutwfc=30))
+    with pytest.raises(SpecError, match="ecutrho 150 Ry is below the 189 Ry"):
+        make_labeler(dict(spec, ecutwfc=50, ecutrho=150))
+    settings = make_labeler(dict(spec, ecutwfc=50)).settings()
+    assert settings["ecutwfc_ry"] == 50 and settings["ecutrho_ry"] == 200  # pw.x's default, 4 x ecutwfc
 
 
 def test_missing_pw_x_is_a_clear_error(tmp_path):

@@ -19,8 +19,11 @@ def make_labeler(spec: LabelerSpec | dict[str, Any] | None) -> Labeler:
     if spec.type == "quantum_espresso":
         if not spec.pseudopotentials:
             raise SpecError("labeler.pseudopotentials: Quantum ESPRESSO needs a pseudopotential per element")
-        return QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
-                                      spec.degauss, spec.pseudo_dir, spec.command, spec.kpts)
+        labeler = QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
+                                         spec.degauss, spec.pseudo_dir, spec.command, spec.kpts, spec.ecutrho)
+        for problem in labeler.cutoff_problems():
+            raise SpecError(f"labeler: {problem}")
+        return labeler
     if spec.type == "vasp":
         return VaspLabeler(dict(spec.incar), dict(spec.kpoints))
     if not (spec.module and spec.callable):

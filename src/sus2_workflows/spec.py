@@ -45,7 +45,9 @@ class LabelerSpec(_Strict):
 
     type: Literal["quantum_espresso", "vasp", "ase"]
     pseudopotentials: dict[str, str] = {}
-    ecutwfc: float = Field(30.0, gt=0)
+    ecutwfc: float = Field(30.0, gt=0, description="Ry; at least what each pseudopotential suggests")
+    ecutrho: float | None = Field(None, gt=0, description="Ry; None: Quantum ESPRESSO's 4 x ecutwfc (ultrasoft and "
+                                                          "PAW files often want more)")
     kspacing: float = Field(0.25, gt=0, description="Quantum ESPRESSO: 1/Å with the 2π included (VASP's KSPACING "
                                                     "rule, n_i = max(1, ceil(2π|b_i|/kspacing)))")
     kpts: tuple[int, int, int] | None = Field(None, description="Quantum ESPRESSO: a fixed Monkhorst-Pack grid for "
@@ -244,6 +246,13 @@ def load_spec(path: str | Path) -> CampaignSpec:
                     raise SpecError(f"{path}: screening.adsorption.{k}.adsorbates.{j}: {name} is neither a library "
                                     f"adsorbate ({', '.join(ADSORBATES)}) nor a file")
                 target.adsorbates[j] = str(resolved)
+    if spec.labeler.type == "quantum_espresso":
+        from .labelers import make_labeler  # checks the cutoffs against the pseudopotentials: before any label is paid
+
+        try:
+            make_labeler(spec.labeler)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc}") from None
     if spec.screening.eos_reference == "labeler" and spec.labeler.type == "vasp":
         raise SpecError(f"{path}: screening.eos_reference: the labeler's EOS runs in process (quantum_espresso or "
                         "ase); VASP labels come from engine jobs")
