@@ -49,9 +49,9 @@ def failure_kind(error: str) -> str:
 
 
 def screen(targets: list[Target], calculator: Sus2Calculator, batched: bool) -> tuple[float, dict, Counter]:
-    """Seconds for the whole screen, the results by name, and the failures counted by kind.  Batched: every relaxation in
-    lockstep (one model call per BFGS step for all structures) and each grid in one call; else one ASE call per
-    relaxation step and per volume."""
+    """Seconds for the whole screen, the results by name, and the failures counted by kind.  Batched: every
+    relaxation in lockstep (one model call per BFGS step for all structures) and each grid in one call; else one ASE
+    call per relaxation step and per volume."""
     results, failures = {}, Counter(failure_kind(t.error) for t in targets if t.atoms is None)
     start = time.perf_counter()
     readable = [t for t in targets if t.atoms is not None]
@@ -101,7 +101,7 @@ def main() -> None:
         seconds, results, failures = screen(targets, calculator, batched)
         report[mode] = {"seconds": round(seconds, 2), "structures_per_minute": round(60 * len(targets) / seconds, 1),
                         "results": len(results), "failures": sum(failures.values())}
-    report["failures_by_kind"] = dict(failures.most_common())
+    report["failures_by_kind"] = dict(failures.most_common())  # the same in both modes (both report their total)
     if ACWF.is_dir():
         report["acwf"] = nu_against_acwf(results)
     print(json.dumps(report, indent=2))

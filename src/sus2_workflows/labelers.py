@@ -21,8 +21,9 @@ def make_labeler(spec: LabelerSpec | dict[str, Any] | None) -> Labeler:
             raise SpecError("labeler.pseudopotentials: Quantum ESPRESSO needs a pseudopotential per element")
         labeler = QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
                                          spec.degauss, spec.pseudo_dir, spec.command, spec.kpts, spec.ecutrho)
-        for problem in labeler.cutoff_problems():
-            raise SpecError(f"labeler: {problem}")
+        problems = labeler.cutoff_problems()
+        if problems:
+            raise SpecError("labeler: " + "; ".join(problems))
         return labeler
     if spec.type == "vasp":
         return VaspLabeler(dict(spec.incar), dict(spec.kpoints))
