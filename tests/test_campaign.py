@@ -98,6 +98,11 @@ def test_bad_spec_names_the_key(tmp_path, capsys):
     path.write_text(yaml.safe_dump(dict(SPEC, labeler=low)))
     with pytest.raises(SpecError, match=r"bad\.yaml: labeler: ecutwfc 30 Ry is below the 47 Ry that Cu\.UPF"):
         load_spec(path)  # refused before any label is paid for
+    thin = {"bulk": {"element": "Cu", "prototype": "fcc"}, "min_slab": 3.0, "fixed_layers": 1}  # two layers, 2.1 Å
+    path.write_text(yaml.safe_dump(dict(SPEC, screening={"adsorption": [thin]})))
+    with pytest.raises(SpecError, match=r"screening\.adsorption\.0: Cu\(111\): the slab is 2\.\d+ Å thick, thinner "
+                                        r"than the model's cutoff 4\.50 Å"):
+        load_spec(path)
     path.write_text(yaml.safe_dump(dict(SPEC, colour="blue")))
     with pytest.raises(SpecError, match=r"colour: Extra inputs are not permitted"):
         load_spec(path)
@@ -110,6 +115,13 @@ def test_bad_spec_names_the_key(tmp_path, capsys):
 def test_quickstart_spec_is_valid():
     spec = load_spec(ROOT / "workflows" / "quickstart.yaml")
     assert spec.labeler.type == "quantum_espresso" and spec.screening.eos
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_ready_spec_loads(path):
+    """The campaign specs shipped in workflows/ pass every check a run makes before its first label."""
+    spec = load_spec(path)
+    assert spec.seeds and (spec.screening.eos or spec.screening.adsorption)
 
 
 @pytest.mark.slow

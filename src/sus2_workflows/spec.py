@@ -267,4 +267,14 @@ def load_spec(path: str | Path) -> CampaignSpec:
             load_config(None, train=["placeholder"], **spec.training)
         except ConfigError as exc:
             raise SpecError(f"{path}: training: {exc}") from None
+    if spec.screening.adsorption and model is None:  # the campaign's model screens: its cutoff is the training one
+        from sus2_model.train.config import load_config
+
+        from .campaign.adsorption import target_slab_problems
+
+        cutoff = load_config(None, train=["placeholder"], **spec.training).cutoff
+        for k, target in enumerate(spec.screening.adsorption):
+            problems = target_slab_problems(target, cutoff)
+            if problems:
+                raise SpecError(f"{path}: screening.adsorption.{k}: {'; '.join(problems)} (training cutoff)")
     return spec

@@ -69,6 +69,22 @@ def target_slabs(bulk: Atoms, miller: tuple[int, int, int], target: AdsorptionTa
     return ads.make_slabs(bulk, miller, target.min_slab, target.min_vacuum, target.min_lateral, target.fixed_layers)
 
 
+def target_slab_problems(target: AdsorptionTarget, cutoff: float) -> list[str]:
+    """Why the slabs of ``target`` — cut from its bulk as given, before the model relaxes it — are too thin, or have
+    too little vacuum, for a model of ``cutoff`` Å, or have no layer above the fixed ones: one message per slab and
+    problem (bulk files that cannot be read are left to the screen to report)."""
+    problems = []
+    for bulk in eos_targets([target.bulk]):
+        for miller in target.miller if bulk.atoms is not None else []:
+            try:
+                slabs = target_slabs(bulk.atoms, miller, target)
+            except ScreeningError as exc:  # too few layers for the fixed ones
+                problems.append(str(exc))
+                continue
+            problems += [f"{slab.info['surface']}: {p}" for slab in slabs for p in ads.slab_problems(slab, cutoff)]
+    return problems
+
+
 def _slab_record(slab: Atoms) -> dict[str, Any]:
     return {"atoms": atoms_to_dict(slab), "fixed": [int(i) for c in slab.constraints for i in c.index]}
 
