@@ -134,7 +134,27 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
     assert run_inline(spec, ws).result_hashes == result.result_hashes  # resumed from the cache, same hashes
     model_path = next(m["model_path"] for (kind, _), m in ws.cache.documents.items()
                       if kind == "model" and m["model_hash"] == result.model_hash)
+    _relaxations_explore_the_placements(seeds, model_path)
     _screen_adsorption_command(tmp_path, model_path, capsys)
+
+
+def _relaxations_explore_the_placements(seeds, model_path):
+    """Active learning relaxes every learned placement with the model: frames down to a lower energy, named by the
+    placement they start from."""
+    from sus2_model import Sus2Calculator, load_model
+
+    from sus2_workflows.campaign.learning import placement_starts
+    from sus2_workflows.steps.active import relaxation_frames
+
+    starts = placement_starts(seeds)
+    assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 5)]
+    model = load_model(model_path)
+    frames = relaxation_frames(model, starts, steps=30, sample_every=5)
+    calculator = Sus2Calculator(model)
+    for start in starts:
+        mine = [f for f in frames if f.info["source"].startswith(f"relax:{start.info['source']}:")]
+        assert 1 <= len(mine) <= 6
+        assert calculator.get_potential_energy(mine[-1]) < calculator.get_potential_energy(start)
 
 
 def _screen_adsorption_command(tmp_path, model_path, capsys):

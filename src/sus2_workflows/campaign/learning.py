@@ -17,7 +17,7 @@ from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDat
     ModelDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
 from ..hashing import content_key
 from ..spec import ActiveLearningSpec
-from ..steps.active import explore, select_uncertain
+from ..steps.active import explore, relaxation_frames, select_uncertain
 from ..steps.label import Labeler
 from ..steps.train import held_out_errors, train_model
 from .cache import Workspace
@@ -82,6 +82,13 @@ def md_starts(images: list[Atoms]) -> list[Atoms]:
     return (bulk[:MD_STARTS] or ([] if surfaces else images[:MD_STARTS])) + surfaces
 
 
+def placement_starts(images: list[Atoms]) -> list[Atoms]:
+    """The adsorbate placements of every learned surface (``seed:surface:<surface>:<n>``, n ≥ 1; 0 is the clean
+    slab): where each iteration also relaxes with the model, as the screen will."""
+    return [a for a in images if a.info.get("source", "").startswith(SURFACE_SOURCE)
+            and not a.info["source"].endswith(":0")]
+
+
 def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
     """Whether the loop runs iteration ``iteration`` (counting from 0): the spec's cap."""
     return iteration < settings.iterations
@@ -89,8 +96,9 @@ def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
 
 def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDocument, settings: ActiveLearningSpec,
                        labeler: Labeler, ws: Workspace) -> ActiveLearningDocument:
-    """One iteration: MD with the current model from :func:`md_starts`, the extrapolation grade of every frame,
-    and the most informative uncertain frames to label; ``converged`` (nothing uncertain) ends the loop."""
+    """One iteration: MD with the current model from :func:`md_starts` and relaxations from
+    :func:`placement_starts`, the extrapolation grade of every frame, and the most informative uncertain frames to
+    label; ``converged`` (nothing uncertain) ends the loop."""
     key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump())
     hit = ws.cache.get("active_learning", key)
     if hit is not None:
@@ -99,6 +107,8 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
     training = [atoms_from_dict(d) for d in dataset.structures]
     frames = explore(sus2, md_starts(training), settings.md_temperature_k, settings.md_steps, settings.sample_every,
                      seed=iteration, task=model.task)
+    frames += relaxation_frames(sus2, placement_starts(training), settings.md_steps, settings.sample_every,
+                                task=model.task)
     selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
                                         settings.max_new_per_iteration)
     document = ActiveLearningDocument(

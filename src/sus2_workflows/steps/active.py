@@ -8,10 +8,21 @@ import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.optimize import BFGS
 
 from sus2_model import StructureError, Sus2Calculator, Sus2Potential
 from sus2_model.selection import farthest_point_selection, structure_descriptors
 from sus2_model.uncertainty import ExtrapolationGrade
+
+from .adsorption import RELAX_FMAX
+
+
+def _snapshot(atoms: Atoms, source: str) -> Atoms:
+    """A copy of ``atoms`` without its calculator, named ``source``."""
+    frame = atoms.copy()
+    frame.calc = None
+    frame.info = {"source": source}
+    return frame
 
 
 def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float, steps: int, sample_every: int,
@@ -30,10 +41,29 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float,
                 dyn.run(sample_every)
             except StructureError:
                 break
-            frame = atoms.copy()
-            frame.calc = None
-            frame.info = {"source": f"md:{start.info.get('source', k)}:{n + sample_every}"}
-            frames.append(frame)
+            frames.append(_snapshot(atoms, f"md:{start.info.get('source', k)}:{n + sample_every}"))
+    return frames
+
+
+def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int, sample_every: int,
+                      task: str | None = None) -> list[Atoms]:
+    """Frames along a BFGS relaxation with the model from each start, every ``sample_every`` steps until it
+    converges: the configurations a screen's relaxations pass through (an adsorbate sinking from its placement height
+    into a hollow), which MD at the placement rarely visits.  A relaxation that drives atoms closer than the model
+    allows ends there (its frames so far are kept)."""
+    frames: list[Atoms] = []
+    for k, start in enumerate(starts):
+        atoms = start.copy()
+        atoms.calc = Sus2Calculator(model, task=task)
+        optimizer = BFGS(atoms, logfile=None)
+        for n in range(0, steps, sample_every):
+            try:
+                converged = optimizer.run(fmax=RELAX_FMAX, steps=sample_every)
+            except StructureError:
+                break
+            frames.append(_snapshot(atoms, f"relax:{start.info.get('source', k)}:{n + sample_every}"))
+            if converged:
+                break
     return frames
 
 
