@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
+from pydantic import ValidationError
 
 from sus2_workflows.errors import LabelingError, SpecError
 from sus2_workflows.labelers import make_labeler
@@ -32,7 +34,7 @@ def test_quantum_espresso_labeler_runs_pw(tmp_path):
     atoms = bulk("Si", "diamond", a=5.43)
     atoms.rattle(0.02, seed=1)
     labeler = make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "Si.pbe-rrkj.UPF"}, "ecutwfc": 20,
-                            "kspacing": 0.5})
+                            "kspacing": 0.5, "pw_input": {"electrons": {"mixing_beta": 0.4}}})
     result = label_structures([atoms], labeler, tmp_path)
     assert not result.failed
     labelled = result.labelled[0]
@@ -42,6 +44,18 @@ def test_quantum_espresso_labeler_runs_pw(tmp_path):
     assert labelled.get_stress().shape == (6,)
     pw_input = (tmp_path / "00000" / "espresso.pwi").read_text()
     assert "K_POINTS automatic\n5 5 5" in pw_input  # VASP's KSPACING rule: ceil(2π|b|/0.5), primitive cell
+    assert re.search(r"&ELECTRONS\n\s+mixing_beta\s+= 0.4", pw_input) and "tstress" in pw_input
+
+
+def test_extra_pw_input_is_checked_and_keyed():
+    spec = {"type": "quantum_espresso", "pseudopotentials": {"Si": "x"}}
+    assert "pw_input" not in make_labeler(spec).settings()  # earlier labels keep their cache keys
+    tuned = make_labeler(dict(spec, pw_input={"electrons": {"mixing_beta": 0.3}})).settings()
+    assert tuned["pw_input"] == {"electrons": {"mixing_beta": 0.3}}
+    with pytest.raises(SpecError, match=r"pw_input\.system\.ecutwfc: set by the labeler"):
+        make_labeler(dict(spec, pw_input={"system": {"ecutwfc": 80}}))
+    with pytest.raises(ValidationError):
+        make_labeler(dict(spec, pw_input={"ions": {"ion_dynamics": "bfgs"}}))  # an SCF label has no ions
 
 
 def test_kpoint_grid_follows_vasps_kspacing_rule():

@@ -20,8 +20,9 @@ def make_labeler(spec: LabelerSpec | dict[str, Any] | None) -> Labeler:
         if not spec.pseudopotentials:
             raise SpecError("labeler.pseudopotentials: Quantum ESPRESSO needs a pseudopotential per element")
         labeler = QuantumEspressoLabeler(dict(spec.pseudopotentials), spec.ecutwfc, spec.kspacing, spec.smearing,
-                                         spec.degauss, spec.pseudo_dir, spec.command, spec.kpts, spec.ecutrho)
-        problems = labeler.cutoff_problems()
+                                         spec.degauss, spec.pseudo_dir, spec.command, spec.kpts, spec.ecutrho,
+                                         {k: dict(v) for k, v in spec.pw_input.items() if v})
+        problems = labeler.cutoff_problems() + labeler.input_problems()
         if problems:
             raise SpecError("labeler: " + "; ".join(problems))
         return labeler

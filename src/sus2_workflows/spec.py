@@ -55,6 +55,9 @@ class LabelerSpec(_Strict):
                                                                 "grid at every volume)")
     smearing: str | None = None
     degauss: float = 0.02
+    pw_input: dict[Literal["control", "system", "electrons"], dict[str, Any]] = Field(
+        {}, description="Quantum ESPRESSO: more pw.x namelist entries, e.g. {electrons: {mixing_beta: 0.3}} for slabs "
+                        "(entries the labeler sets itself are refused)")
     pseudo_dir: str = "/usr/share/espresso/pseudo"
     command: str = "pw.x"
     module: str | None = None

@@ -102,6 +102,7 @@ class QuantumEspressoLabeler:
     command: str
     kpts: tuple[int, int, int] | None = None
     ecutrho: float | None = None  # Ry; None: 4 x ecutwfc, as pw.x
+    pw_input: dict[str, dict[str, Any]] = field(default_factory=dict)  # more namelist entries, e.g. mixing_beta
     name: str = "quantum_espresso"
     in_process: bool = True
 
@@ -114,7 +115,23 @@ class QuantumEspressoLabeler:
         kpoints = {"kpts": list(self.kpts)} if self.kpts else {"kspacing_2pi_inv_a": self.kspacing}
         return {"code": "pw.x", "functional": "from pseudopotentials", "pseudopotentials": dict(self.pseudopotentials),
                 "ecutwfc_ry": self.ecutwfc, "ecutrho_ry": self.density_cutoff, **kpoints, "smearing": self.smearing,
-                "degauss_ry": self.degauss}
+                "degauss_ry": self.degauss, **({"pw_input": self.pw_input} if self.pw_input else {})}
+
+    def _namelists(self) -> dict[str, dict[str, Any]]:
+        """The namelist entries the labeler sets itself (ASE adds the structure's)."""
+        system: dict[str, Any] = {"ecutwfc": self.ecutwfc, "ecutrho": self.density_cutoff}
+        if self.smearing:
+            system |= {"occupations": "smearing", "smearing": self.smearing, "degauss": self.degauss}
+        return {"control": {"tprnfor": True, "tstress": True}, "system": system}
+
+    def input_problems(self) -> list[str]:
+        """``pw_input`` entries that would override what the labeler sets itself or the structure sets."""
+        own = self._namelists()
+        taken = {"control": {"calculation", "pseudo_dir", "outdir", "prefix"},
+                 "system": {"nat", "ntyp", "ibrav", "occupations", "smearing", "degauss"}}
+        return [f"pw_input.{namelist}.{key}: set by the labeler (use its own field)"
+                for namelist, entries in sorted(self.pw_input.items()) for key in sorted(entries)
+                if key in own.get(namelist, {}) or key in taken.get(namelist, set())]
 
     def cutoff_problems(self) -> list[str]:
         """Where a cutoff lies below the minimum a pseudopotential file suggests (pslibrary headers; files that are
@@ -139,13 +156,13 @@ class QuantumEspressoLabeler:
         if shutil.which(executable) is None:
             raise LabelingError(f"{executable} not found on PATH: install Quantum ESPRESSO "
                                 "(apt-get install quantum-espresso quantum-espresso-data)")
-        system: dict[str, Any] = {"ecutwfc": self.ecutwfc, "ecutrho": self.density_cutoff}
-        if self.smearing:
-            system |= {"occupations": "smearing", "smearing": self.smearing, "degauss": self.degauss}
+        namelists = self._namelists()
+        for namelist, entries in self.pw_input.items():
+            namelists[namelist] = {**namelists.get(namelist, {}), **entries}
         return Espresso(profile=EspressoProfile(command=self.command, pseudo_dir=self.pseudo_dir),
                         pseudopotentials=self.pseudopotentials, kpts=self.kpts or kpoint_grid(atoms, self.kspacing),
                         directory=str(workdir),
-                        input_data={"control": {"tprnfor": True, "tstress": True}, "system": system})
+                        input_data=namelists)
 
 
 @dataclass
