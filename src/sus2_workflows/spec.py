@@ -263,21 +263,17 @@ def load_spec(path: str | Path) -> CampaignSpec:
         raise SpecError(f"{path}: dbs: a domain-bridging set needs imported datasets to select from")
     if spec.datasets and len({e.task for e in spec.datasets} | {spec.target_task}) != len(spec.datasets) + 1:
         raise SpecError(f"{path}: datasets: task names must differ from each other and from the campaign's task")
-    if spec.training:
-        from sus2_model.train.config import ConfigError, load_config
+    from sus2_model.train.config import ConfigError, load_config
 
-        try:
-            load_config(None, train=["placeholder"], **spec.training)
-        except ConfigError as exc:
-            raise SpecError(f"{path}: training: {exc}") from None
+    try:
+        training = load_config(None, train=["placeholder"], **spec.training)
+    except ConfigError as exc:
+        raise SpecError(f"{path}: training: {exc}") from None
     if spec.screening.adsorption and model is None:  # the campaign's model screens: its cutoff is the training one
-        from sus2_model.train.config import load_config
-
         from .campaign.adsorption import target_slab_problems
 
-        cutoff = load_config(None, train=["placeholder"], **spec.training).cutoff
         for k, target in enumerate(spec.screening.adsorption):
-            problems = target_slab_problems(target, cutoff)
+            problems = target_slab_problems(target, training.cutoff)
             if problems:
                 raise SpecError(f"{path}: screening.adsorption.{k}: {'; '.join(problems)} (training cutoff)")
     return spec

@@ -72,6 +72,9 @@ def kpoint_grid(atoms: Atoms, kspacing: float) -> tuple[int, int, int]:
                  for b, periodic in zip(lengths, atoms.pbc))
 
 
+# the pw.x entries the labeler's fields, ASE's writer and the structure set: not for ``pw_input``
+PW_OWN_KEYS = {"control": ("calculation", "tprnfor", "tstress", "pseudo_dir", "outdir", "prefix"),
+               "system": ("nat", "ntyp", "ibrav", "ecutwfc", "ecutrho", "occupations", "smearing", "degauss")}
 SUGGESTED_CUTOFF = re.compile(r"Suggested minimum cutoff for (wavefunctions|charge density):\s*([0-9.]+)\s*Ry")
 
 
@@ -125,13 +128,10 @@ class QuantumEspressoLabeler:
         return {"control": {"tprnfor": True, "tstress": True}, "system": system}
 
     def input_problems(self) -> list[str]:
-        """``pw_input`` entries that would override what the labeler sets itself or the structure sets."""
-        own = self._namelists()
-        taken = {"control": {"calculation", "pseudo_dir", "outdir", "prefix"},
-                 "system": {"nat", "ntyp", "ibrav", "occupations", "smearing", "degauss"}}
+        """``pw_input`` entries that would override what the labeler or the structure sets (:data:`PW_OWN_KEYS`)."""
         return [f"pw_input.{namelist}.{key}: set by the labeler (use its own field)"
                 for namelist, entries in sorted(self.pw_input.items()) for key in sorted(entries)
-                if key in own.get(namelist, {}) or key in taken.get(namelist, set())]
+                if key in PW_OWN_KEYS.get(namelist, ())]
 
     def cutoff_problems(self) -> list[str]:
         """Where a cutoff lies below the minimum a pseudopotential file suggests (pslibrary headers; files that are
