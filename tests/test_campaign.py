@@ -58,6 +58,7 @@ def _calls(tmp_path: Path) -> int:
 def test_campaign_runs_and_a_rerun_recomputes_nothing(tmp_path, spec_file):
     summary = run_campaign(spec_file, tmp_path / "camp")
     assert summary["eos"][0]["formula"] == "Cu4" and 8 < summary["eos"][0]["v0"] < 15
+    assert summary["eos"][0]["extrapolation"] is None  # the seeds' strains span the grid
     first = _counts(tmp_path / "camp")
     assert first["label"] >= 6 and first["model"] >= 1 and first["eos"] == 1
     calls = _calls(tmp_path)

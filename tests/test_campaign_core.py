@@ -55,6 +55,7 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
                (inline["dataset_hash"], inline["model_hash"], inline["result_hashes"]), engine
         assert [result["eos"][0][k] for k in ("v0", "b0_gpa")] == [inline["eos"][0][k] for k in ("v0", "b0_gpa")]
         assert result["eos"][0]["reference"]["v0"] == reference["v0"], engine
+        assert result["eos"][0]["extrapolation"] is None, engine  # every engine hands the training structures on
     report = write_report(tmp_path / "local").read_text()
     assert "![parity](eos_parity.png)" in report and "### Cu(111)+O" in report and "success@1" in report
     assert (tmp_path / "local" / "eos_parity.png").stat().st_size and (tmp_path / "local" / "adsorption_0.png").stat().st_size

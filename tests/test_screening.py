@@ -205,3 +205,36 @@ def test_an_engine_run_labeler_cannot_give_an_eos_reference_and_miller_indices_p
     assert [_miller(t) for t in ("111", "1-10", "1,1,0", "1 -1 0")] == [(1, 1, 1), (1, -1, 0), (1, 1, 0), (1, -1, 0)]
     with pytest.raises(Sus2WorkflowError, match="give three indices"):
         _miller("12")
+
+
+def test_a_grid_beyond_the_training_volumes_is_named(tmp_path):
+    """A campaign's EOS result says where its grid leaves the volumes of the training structures of its composition
+    (the extrapolation grade misses this); a grid inside them, or within the margin, says nothing."""
+    from sus2_workflows import campaign
+    from sus2_workflows.campaign.screening import with_training_coverage
+    from sus2_workflows.documents import DatasetDocument, atoms_to_dict
+    from sus2_workflows.spec import EosTarget, ScreeningModelSpec
+    from sus2_workflows.steps.eos import TRAINING_MARGIN, beyond_training
+
+    assert beyond_training([10.0, 12.0], [9.9, 11.0, 12.1]) is None
+    assert beyond_training([10.0, 12.0 * (1 + TRAINING_MARGIN / 2)], [10.0, 12.0]) is None
+    assert "leaves the training volumes" in beyond_training([10.0, 13.0], [10.0, 12.0])
+    assert "no training structure" in beyond_training([10.0, 12.0], [])
+
+    save_native(fitted_emt_model(n_train=16), tmp_path / "cu_ni.pt")
+    model = campaign.screening_model(None, ScreeningModelSpec(path=str(tmp_path / "cu_ni.pt")))
+    ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
+    (result,) = campaign.screen(model, [EosTarget(element="Cu", prototype="fcc")], ws).results
+
+    def dataset(*structures: Atoms) -> DatasetDocument:
+        return DatasetDocument(dataset_hash="x", n_structures=len(structures), n_atoms=0, labeler="emt",
+                               labeler_settings={}, structures=[atoms_to_dict(a) for a in structures])
+
+    v0 = result.v0
+    spanning = [bulk("Cu", "fcc", a=(4 * v0 * s) ** (1 / 3), cubic=True) for s in (0.9, 1.1)]
+    (covered,) = with_training_coverage([result], dataset(*spanning, bulk("Ni", "fcc", a=3.5)))
+    assert covered.extrapolation is None and covered.v0 == result.v0
+    (compressed,) = with_training_coverage([result], dataset(spanning[0], bulk("Ni", "fcc", a=4.0)))
+    assert f"{max(result.volumes):.2f}" in compressed.extrapolation
+    (other,) = with_training_coverage([result], dataset(bulk("Ni", "fcc", a=3.5)))
+    assert "no training structure" in other.extrapolation

@@ -114,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for doc in summary["eos"]:
         print(f"{doc['formula']:>8} {doc['name']:>16}  V0 {doc['v0']:.3f} Å³/atom  B0 {doc['b0_gpa']:.1f} GPa  "
               f"B1 {doc['b1']:.2f}")
+        if doc.get("extrapolation"):
+            print(f"{'':>26}extrapolates: {doc['extrapolation']}")
         reference = doc.get("reference")
         if reference and reference["error"]:
             print(f"{'':>26}reference: failed: {reference['error']}")

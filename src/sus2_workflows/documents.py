@@ -219,6 +219,8 @@ class EosDocument(MsonableModel):
     other_fits: dict[str, dict[str, Any]] = Field({}, description="e.g. vinet: v0, b0_gpa, b1 (or its error)")
     structure: dict[str, Any] | None = Field(None, description="the relaxed cell the volume grid strains")
     reference: EosReferenceDocument | None = Field(None, description="the reference's EOS, where the spec asks")
+    extrapolation: str | None = Field(None, description="where the grid leaves the volumes of the campaign's "
+                                                        "training structures of this composition (its own model)")
     provenance: Provenance = Field(default_factory=Provenance)
 
 

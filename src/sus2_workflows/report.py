@@ -47,6 +47,10 @@ def _eos_section(folder: Path, results: list[dict[str, Any]]) -> list[str]:
               if (e.get("reference") or {}).get("error")]
     if failed:
         lines += ["", "Reference equations of state that could not be computed:", ""] + failed
+    beyond = [f"- {e['name']}: {e['extrapolation']}" for e in results if e.get("extrapolation")]
+    if beyond:
+        lines += ["", "Grids beyond the campaign's training volumes (the model extrapolates; label those volumes):",
+                  ""] + beyond
     if parity_plot(results, folder / "eos_parity.png"):
         lines += ["", "V0 and B0 against the reference:", "", "![parity](eos_parity.png)"]
     return lines

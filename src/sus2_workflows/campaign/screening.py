@@ -7,19 +7,20 @@ import time
 from typing import Sequence
 
 from ase import Atoms
+from ase.formula import Formula
 from ase.calculators.calculator import Calculator
 
 from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
 
-from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, EosDocument, \
-    EosReferenceDocument, EosScreeningDocument, ModelDocument, Provenance, ScreeningFailureDocument, atoms_from_dict, \
-    atoms_to_dict
+from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, DatasetDocument, \
+    EosDocument, EosReferenceDocument, EosScreeningDocument, ModelDocument, Provenance, ScreeningFailureDocument, \
+    atoms_from_dict, atoms_to_dict
 from ..errors import LabelingError, ScreeningError
 from ..hashing import content_key
 from ..spec import CampaignSpec, EosTarget, ScreeningModelSpec
 from ..steps.eos import SETTINGS as EOS_SETTINGS
-from ..steps.eos import delta_metrics, energies_per_atom, eos_of, relax, relax_all
+from ..steps.eos import beyond_training, delta_metrics, energies_per_atom, eos_of, relax, relax_all
 from ..steps.label import Labeler
 from ..steps.seeds import prototype
 from ..steps.targets import Target, read_targets
@@ -170,16 +171,29 @@ def _cached_reference(result: EosDocument, labeler: Labeler, ws: Workspace) -> E
     return document
 
 
+def with_training_coverage(results: Sequence[EosDocument], dataset: DatasetDocument) -> list[EosDocument]:
+    """Copies of ``results`` (screened with the model trained on ``dataset``) that say where each grid leaves the
+    volumes of the dataset's structures of the same composition (:func:`beyond_training`)."""
+    volumes: dict[str, list[float]] = {}
+    for atoms in map(atoms_from_dict, dataset.structures):
+        volumes.setdefault(str(Formula(atoms.get_chemical_formula()).reduce()[0]), []).append(
+            atoms.get_volume() / len(atoms))
+    return [r.model_copy(update={"extrapolation": beyond_training(r.volumes, volumes.get(
+        str(Formula(r.formula).reduce()[0]), []))}) for r in results]
+
+
 def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
                     adsorption: AdsorptionScreeningDocument | None = None, ws: Workspace | None = None,
                     screened_by: ModelDocument | None = None) -> CampaignResultDocument:
     """The campaign's result by content hash: final dataset and model (and the model that screened, where the spec
     names another), iterations run, screening results; cached under the spec's hash for the report."""
     adsorption = adsorption or AdsorptionScreeningDocument()
+    own_model = screened_by is None or screened_by.model_hash == learned.model.model_hash
+    eos = with_training_coverage(screening.results, learned.dataset) if own_model else screening.results
     result = CampaignResultDocument(
         campaign=spec.name, spec_hash=spec.spec_hash(), dataset_hash=learned.dataset.dataset_hash,
         model_hash=learned.model.model_hash, screening_model_hash=(screened_by or learned.model).model_hash,
-        iterations=len(learned.iterations), eos=screening.results, adsorption=adsorption.results,
+        iterations=len(learned.iterations), eos=eos, adsorption=adsorption.results,
         failures=screening.failures + adsorption.failures,
         result_hashes=[r.result_hash for r in screening.results + adsorption.results])
     if ws is not None:  # for the report: the numbers without the structures (a store document stays small)
