@@ -7,8 +7,8 @@ import time
 from typing import Sequence
 
 from ase import Atoms
-from ase.formula import Formula
 from ase.calculators.calculator import Calculator
+from ase.formula import Formula
 
 from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
@@ -174,12 +174,14 @@ def _cached_reference(result: EosDocument, labeler: Labeler, ws: Workspace) -> E
 def with_training_coverage(results: Sequence[EosDocument], dataset: DatasetDocument) -> list[EosDocument]:
     """Copies of ``results`` (screened with the model trained on ``dataset``) that say where each grid leaves the
     volumes of the dataset's structures of the same composition (:func:`beyond_training`)."""
+    def reduced(formula: str) -> str:
+        return str(Formula(formula).reduce()[0])
+
     volumes: dict[str, list[float]] = {}
     for atoms in map(atoms_from_dict, dataset.structures):
-        volumes.setdefault(str(Formula(atoms.get_chemical_formula()).reduce()[0]), []).append(
-            atoms.get_volume() / len(atoms))
-    return [r.model_copy(update={"extrapolation": beyond_training(r.volumes, volumes.get(
-        str(Formula(r.formula).reduce()[0]), []))}) for r in results]
+        volumes.setdefault(reduced(atoms.get_chemical_formula()), []).append(atoms.get_volume() / len(atoms))
+    return [r.model_copy(update={"extrapolation": beyond_training(r.volumes, volumes.get(reduced(r.formula), []))})
+            for r in results]
 
 
 def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,

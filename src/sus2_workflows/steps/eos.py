@@ -268,7 +268,7 @@ def beyond_training(grid: Sequence[float], training: Sequence[float], margin: fl
     """Where an EOS grid (Å³/atom) leaves the volumes a model was trained on (Å³/atom of the training structures of
     the same composition), by more than ``margin``: a message, or None where the training volumes span the grid.
     The extrapolation grade does not see this: on a QE-trained Ge model, grid points 3 % beyond the largest training
-    volume graded 0.17 (interpolation), while the fit's B1 came out negative."""
+    volume graded 0.17 (interpolation), while its B0 came out 11 % low against QE."""
     if not training:
         return f"no training structure of this composition (grid {min(grid):.2f}-{max(grid):.2f} Å³/atom)"
     low, high = min(training), max(training)
