@@ -137,6 +137,9 @@ def test_status_report_and_provenance_export(tmp_path, spec_file, capsys):
     assert entry["result"]["formula"] == "Cu4"
     assert len(entry["model"]["model_hash"]) == 64 and len(entry["model"]["dataset_hash"]) == 64
     assert entry["model"]["training_config"]["max_level"] == 12
+    # active learning retrains a single-domain model from the closed-form start; the lineage names the models replaced
+    assert entry["model"]["init_model_hash"] is None and entry["earlier_models"]
+    assert entry["model"]["previous_model_hash"] == entry["earlier_models"][0]
     assert entry["active_learning"] and entry["active_learning"][0]["labeler_settings"]["calculator"].endswith("CountingEMT")
     assert "sus2" in entry["code_versions"] and "torch" in entry["code_versions"]
     assert main(["campaign", "status", "--folder", str(folder)]) == 0

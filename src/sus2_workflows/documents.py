@@ -147,6 +147,7 @@ class ModelDocument(MsonableModel):
                                                        "data; None for a model the spec names")
     source_dataset_hash: str | None = Field(None, description="the curated imported data trained beside it")
     init_model_hash: str | None = Field(None, description="the model it was fine-tuned from")
+    previous_model_hash: str | None = Field(None, description="the model it replaces, retrained on a grown dataset")
     training_config: dict[str, Any]
     metrics: dict[str, Any] = Field(description="validation errors per task")
     test_metrics: dict[str, Any] = Field({}, description="errors on the held-out imported data, per task")

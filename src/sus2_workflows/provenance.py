@@ -32,10 +32,11 @@ def campaign_status(folder: str | Path, store_uri: str | None = None) -> dict[st
 
 
 def _model_lineage(model: dict[str, Any], models: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The model and the models it was fine-tuned from, newest first."""
+    """The model and the models it was fine-tuned from or replaces, newest first."""
     by_hash = {m["model_hash"]: m for m in models}
     lineage = [model]
-    while (parent := by_hash.get(lineage[-1].get("init_model_hash") or "")) and parent not in lineage:
+    parent_of = lambda m: m.get("init_model_hash") or m.get("previous_model_hash") or ""  # noqa: E731
+    while (parent := by_hash.get(parent_of(lineage[-1]))) and parent not in lineage:
         lineage.append(parent)
     return lineage
 
@@ -87,9 +88,9 @@ def provenance_chains(docs: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
                                             "n_computed", "failed")} for d in labelled],
             "model": None if model is None else {
                 k: model.get(k) for k in ("model_hash", "dataset_hash", "training_data_hash", "source_dataset_hash",
-                                          "init_model_hash", "task", "training_config", "metrics", "test_metrics",
-                                          "parameters")},
-            "fine_tuned_from": [m["model_hash"] for m in lineage[1:]],
+                                          "init_model_hash", "previous_model_hash", "task", "training_config",
+                                          "metrics", "test_metrics", "parameters")},
+            "earlier_models": [m["model_hash"] for m in lineage[1:]],
             "active_learning": sorted(({k: r[k] for k in ("iteration", "model_hash", "n_explored", "selected_hashes",
                                                           "labeler_settings", "converged")}
                                        for r in iterations if r["model_hash"] in hashes), key=lambda r: r["iteration"]),

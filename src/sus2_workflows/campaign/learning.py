@@ -42,15 +42,17 @@ def training_tasks(sources: CuratedDatasetDocument | None) -> dict[str, tuple[li
 
 def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
           sources: CuratedDatasetDocument | None = None, task: str | None = None,
-          init_model: ModelDocument | None = None) -> ModelDocument:
+          init_model: ModelDocument | None = None, previous: ModelDocument | None = None) -> ModelDocument:
     """Train on the campaign's dataset — as ``task`` beside the imported tasks of ``sources`` when there are any,
-    else single-domain — fine-tuning ``init_model`` when given; held-out errors on the imported test sets.
-    Cached by the content of everything that determines the model."""
+    else single-domain — fine-tuning ``init_model`` when given (``previous``: the model a retraining replaces, for
+    the lineage); held-out errors on the imported test sets.  Cached by the content of everything that determines
+    the model."""
     others = training_tasks(sources)
     task = task if others else None
     settings = dict(training, **({"init_model": init_model.model_path} if init_model else {}))
     key = content_key(dataset.dataset_hash, training_settings(training), sources.dataset_hash if sources else None,
-                      task, init_model.model_hash if init_model else None)
+                      task, init_model.model_hash if init_model else None,
+                      *([previous.model_hash] if previous else []))  # a first training keeps its key
     hit = ws.cache.get("model", key)
     if hit is not None and Path(hit["model_path"]).exists():
         return ModelDocument.model_validate(hit)
@@ -61,7 +63,8 @@ def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
     tests = {t.task: held_out_errors(trained, [atoms_from_dict(d) for d in t.test_structures], t.task)
              for t in held_out}
     inputs = {"dataset_hash": dataset.dataset_hash, "source_dataset_hash": sources.dataset_hash if sources else None,
-              "init_model_hash": init_model.model_hash if init_model else None}
+              "init_model_hash": init_model.model_hash if init_model else None,
+              "previous_model_hash": previous.model_hash if previous else None}
     document = ModelDocument(**info, **inputs, task=task, test_metrics=tests, provenance=Provenance(inputs=inputs))
     ws.cache.put("model", key, document.model_dump(mode="json"))
     return document
@@ -69,7 +72,13 @@ def train(dataset: DatasetDocument, training: dict[str, Any], ws: Workspace,
 
 def fine_tune(dataset: DatasetDocument, model: ModelDocument, training: dict[str, Any], ws: Workspace,
               sources: CuratedDatasetDocument | None = None) -> ModelDocument:
-    """The active-learning retraining policy: fine-tune the current model (same task) on the grown dataset."""
+    """The active-learning retraining policy.  A single-domain model is retrained on the grown dataset from the
+    closed-form starting point: in a Quantum ESPRESSO Cu(111)+O campaign, a warm start from the previous model ended
+    at a force MAE of 0.68 eV/Å on its 19 training structures where retraining reached 0.14, and its relaxations drove
+    O into the slab.  A multi-task model (θ_T beside imported tasks, which keep θ_C general) is fine-tuned from the
+    current one on its task."""
+    if model.task is None:
+        return train(dataset, training, ws, sources, previous=model)
     return train(dataset, training, ws, sources, model.task, init_model=model)
 
 
