@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from ase.io import write
 
 from sus2_workflows import campaign
 from sus2_workflows.cli import run_campaign
@@ -18,6 +19,7 @@ from sus2_workflows.report import write_report
 from sus2_workflows.spec import CampaignSpec, CurationSpec, load_spec
 
 from .test_campaign import ROOT, SPEC
+from .test_mof import _porous_copper
 from .test_multidomain_campaign import shifted_emt_dataset
 
 # epochs (not max_time) end every training run here, so the models depend on the data alone
@@ -40,13 +42,17 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
     path = tmp_path / "spec.yaml"
     adsorption = {"bulk": {"element": "Cu", "prototype": "fcc"}, "adsorbates": ["O"], "random_placements": 1,
                   "references": "labeler", "dft_top_k": 1, "learn": True}
-    screening = {**SPEC["screening"], "eos_reference": "labeler", "adsorption": [adsorption]}
+    write(tmp_path / "porous.cif", _porous_copper())  # a framework for the MOF stage: O atoms in a Cu cavity
+    frameworks = {"framework": {"path": "porous.cif"}, "guests": ["O"], "min_trials": 200, "max_trials": 400,
+                  "binding_sites": 1, "max_binding_ev": 10.0}  # an O atom chemisorbs: about -4 eV
+    screening = {**SPEC["screening"], "eos_reference": "labeler", "adsorption": [adsorption], "mof": [frameworks]}
     path.write_text(yaml.safe_dump({**DETERMINISTIC, "screening": screening}))
     results = {engine: run_campaign(path, tmp_path / engine, engine=engine)["result"]
                for engine in ("inline", "local", "fireworks")}
     inline = results["inline"]
-    assert inline["failures"] == [] and inline["iterations"] == 1 and len(inline["result_hashes"]) == 2
+    assert inline["failures"] == [] and inline["iterations"] == 1 and len(inline["result_hashes"]) == 3
     assert inline["adsorption"][0]["dft"]["n_checked"] >= 1
+    assert inline["mof"][0]["widom"]["n_trials"] >= 200 and inline["mof"][0]["sites"]
     reference = inline["eos"][0]["reference"]
     assert reference["error"] is None and reference["nu"] >= 0 and reference["method"] == "ase"
     assert min(reference["volumes"]) < reference["v0"] < max(reference["volumes"])
@@ -58,6 +64,7 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
         assert result["eos"][0]["extrapolation"] is None, engine  # every engine hands the training structures on
     report = write_report(tmp_path / "local").read_text()
     assert "![parity](eos_parity.png)" in report and "### Cu(111)+O" in report and "success@1" in report
+    assert "## Gas adsorption in frameworks" in report and (tmp_path / "local" / "mof_0.png").stat().st_size
     assert (tmp_path / "local" / "eos_parity.png").stat().st_size and (tmp_path / "local" / "adsorption_0.png").stat().st_size
     command = [sys.executable, "-m", "sus2_workflows.cli", "campaign", "export", "--json", "--folder",
                str(tmp_path / "local")]

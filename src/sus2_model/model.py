@@ -219,13 +219,28 @@ class Sus2Potential(nn.Module):
         return {"vectors": vectors, "dist": dist, "unit": unit, "radial": radial, "d_radial": d_radial,
                 "powers": self.moments.tensor_powers(unit)}
 
-    def descriptors(self, batch: Batch) -> torch.Tensor:
-        """Scalar moment descriptors B (N, n_scalar) of every atom."""
+    def basic_moments(self, batch: Batch, task: torch.Tensor | None = None) -> torch.Tensor:
+        """Basic moments (N, n_basic) of every atom (``task`` per atom, -1 = shared): sums over its neighbours."""
         parts = []
         for rows in self._chunks(batch):
-            e = self.edge_features(batch, rows, derivative=False)
+            e = self.edge_features(batch, rows, derivative=False, task=task)
             parts.append(self.moments.basic_moments(e["radial"], e["powers"]))
-        return self.moments.contract(torch.cat(parts))
+        return torch.cat(parts)
+
+    def pair_moments(self, vectors: torch.Tensor, center_types: torch.Tensor, neighbour_types: torch.Tensor,
+                     task: torch.Tensor | None = None) -> torch.Tensor:
+        """The contribution (P, n_basic) of single neighbours at ``vectors`` (P, 3) (centre -> neighbour, all
+        shorter than the cutoff) to their centres' basic moments.  An atom's basic moments are the sum of its
+        neighbours' contributions, so a few neighbours added to a fixed environment are a local update."""
+        dist = vectors.norm(dim=-1, keepdim=True)  # (P, 1): one neighbour per row
+        radial, _ = self.radial_functions(dist, center_types, neighbour_types.unsqueeze(1), torch.ones_like(dist),
+                                          derivative=False, task=task)
+        powers = self.moments.tensor_powers((vectors / dist).unsqueeze(1))
+        return self.moments.basic_moments(radial, powers)
+
+    def descriptors(self, batch: Batch) -> torch.Tensor:
+        """Scalar moment descriptors B (N, n_scalar) of every atom."""
+        return self.moments.contract(self.basic_moments(batch))
 
     def energy_from_basic(self, basic: torch.Tensor, types: torch.Tensor, task_of_atom: torch.Tensor | None = None
                           ) -> torch.Tensor:

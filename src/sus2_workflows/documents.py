@@ -301,6 +301,66 @@ class AdsorptionScreeningDocument(MsonableModel):
     failures: list[ScreeningFailureDocument] = []
 
 
+class BindingSiteDocument(MsonableModel):
+    """A guest's binding site in a framework, relaxed from one of the lowest Widom insertions."""
+
+    rank: int = Field(description="1 = the lowest binding energy")
+    binding_energy: float = Field(description="E(framework+guest) - E(framework) - E(guest), each relaxed, eV")
+    binding_energy_kj_mol: float
+    closest_atom: str = Field(description="the framework atom nearest the guest, e.g. 'Mg336 (guest O)'")
+    closest_distance: float = Field(description="Å")
+    insertion_energy: float = Field(description="the Widom insertion it was relaxed from, eV")
+    structure_hash: str
+
+
+class WidomDocument(MsonableModel):
+    """Widom insertions of a rigid guest in a rigid framework: counts, the Henry coefficient and the adsorption
+    enthalpy with one standard error from block averages."""
+
+    temperature: float = Field(description="K")
+    n_trials: int
+    n_overlap: int = Field(description="trials rejected by overlap, never evaluated")
+    n_blocked: int = Field(description="trials in pockets the guest cannot reach")
+    n_evaluated: int
+    henry: float = Field(description="K_H, mol kg^-1 Pa^-1")
+    henry_error: float
+    enthalpy_kj_mol: float = Field(description="dH_ads = <dU w>/<w> - RT; Q_st = -dH_ads")
+    enthalpy_error: float
+    converged: bool = Field(description="False: max_trials ran out before the relative error reached rtol")
+    wall_s: float
+    histogram_edges: list[float] = Field(description="eV")
+    histogram: list[int] = Field(description="evaluated insertion energies per bin (the end bins hold the tails)")
+    lowest_energy: float = Field(description="the lowest insertion energy, eV")
+
+
+class MofDocument(MsonableModel):
+    """Gas adsorption of one guest in one framework: Widom statistics and the relaxed binding sites."""
+
+    result_hash: str = Field(description="content hash of the model, framework, guest and settings")
+    name: str = Field(description="framework+guest, e.g. 'Mg-MOF-74.cif+CO2'")
+    framework: str
+    guest: str
+    model_hash: str
+    framework_hash: str = Field(description="the framework as read, before the supercell")
+    supercell: list[int]
+    n_framework_atoms: int = Field(description="in the supercell")
+    density: float = Field(description="framework density, kg/m^3")
+    settings: dict[str, Any]
+    widom: WidomDocument
+    sites: list[BindingSiteDocument] = []
+    sites_d3: list[BindingSiteDocument] = Field([], description="the same starts relaxed with the model + D3(BJ)")
+    rejected_sites: list[dict[str, str]] = []
+    structures: list[dict[str, Any]] = Field([], description="the best site's loaded cell (model), then with D3")
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class MofScreeningDocument(MsonableModel):
+    """A MOF screen: a result or a named failure for every framework and guest."""
+
+    results: list[MofDocument] = []
+    failures: list[ScreeningFailureDocument] = []
+
+
 class CampaignResultDocument(MsonableModel):
     """What a campaign produced, by content hash: equal for every engine that runs the same spec."""
 
@@ -313,5 +373,6 @@ class CampaignResultDocument(MsonableModel):
     iterations: int
     eos: list[EosDocument]
     adsorption: list[AdsorptionDocument] = []
+    mof: list[MofDocument] = []
     failures: list[ScreeningFailureDocument] = []
     result_hashes: list[str]

@@ -96,3 +96,24 @@ def adsorption_plot(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
+
+
+def insertion_plot(result: dict[str, Any], path: Path) -> None:
+    """The distribution of one framework and guest's Widom insertion energies (the evaluated trials), with the
+    binding energies of its relaxed sites marked."""
+    plt = _pyplot()
+    widom = result["widom"]
+    edges, counts = widom["histogram_edges"], widom["histogram"]
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    ax.stairs(counts, edges, fill=True, alpha=0.6, label=f"{widom['n_evaluated']} evaluated insertions")
+    for sites, style, label in ((result["sites"], "-", "binding site (SUS2)"),
+                                (result.get("sites_d3", []), "--", "binding site (SUS2 + D3)")):
+        for k, site in enumerate(sites):
+            ax.axvline(site["binding_energy"], color="k", ls=style, lw=0.8, label=label if k == 0 else None)
+    ax.set_yscale("log")
+    ax.set(xlabel="insertion energy (eV)", ylabel="trials",
+           title=f"{result['name']}: K_H {widom['henry']:.2e} mol/kg/Pa, Q_st {-widom['enthalpy_kj_mol']:.1f} kJ/mol")
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)

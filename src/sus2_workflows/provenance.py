@@ -8,7 +8,7 @@ from typing import Any
 from .cache import cache_store
 
 SHOWN = ("label", "label_failed", "dataset", "curated", "dbs", "model", "active_learning", "eos", "eos_failed",
-         "eos_reference", "slabs", "adsorption", "result")
+         "eos_reference", "slabs", "adsorption", "mof", "result")
 
 
 def campaign_documents(folder: str | Path, store_uri: str | None = None) -> dict[str, list[dict[str, Any]]]:

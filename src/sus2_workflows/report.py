@@ -11,7 +11,7 @@ from typing import Any
 
 from sus2_model.io.atomic import atomic_write
 
-from .plots import adsorption_plot, eos_plot, parity_plot
+from .plots import adsorption_plot, eos_plot, insertion_plot, parity_plot
 from .provenance import campaign_documents, provenance_chains, status_of
 
 
@@ -79,6 +79,27 @@ def _adsorption_section(folder: Path, results: list[dict[str, Any]]) -> list[str
     return lines
 
 
+def _mof_section(folder: Path, results: list[dict[str, Any]]) -> list[str]:
+    """Per framework and guest: binding energies, the Henry coefficient and Q_st with errors, the insertions' plot."""
+    if not results:
+        return []
+    best = lambda sites: f"{sites[0]['binding_energy']:.3f}" if sites else "-"  # noqa: E731
+    lines = ["", "## Gas adsorption in frameworks", ""]
+    lines += _table(["framework", "guest", "E_bind SUS2 (eV)", "E_bind +D3 (eV)", "site", "K_H (mol/kg/Pa)",
+                     "Q_st (kJ/mol)", "T (K)", "insertions (evaluated, overlapping)"],
+                    [[r["framework"], r["guest"], best(r["sites"]), best(r.get("sites_d3", [])),
+                      r["sites"][0]["closest_atom"] if r["sites"] else "-",
+                      f"{r['widom']['henry']:.3e} ± {r['widom']['henry_error']:.1e}",
+                      f"{-r['widom']['enthalpy_kj_mol']:.1f} ± {r['widom']['enthalpy_error']:.1f}",
+                      f"{r['widom']['temperature']:g}",
+                      f"{r['widom']['n_trials']} ({r['widom']['n_evaluated']}, {r['widom']['n_overlap']})"
+                      + ("" if r["widom"]["converged"] else " not converged")] for r in results])
+    for k, result in enumerate(results):
+        insertion_plot(result, folder / f"mof_{k}.png")
+        lines += ["", f"![{result['name']}](mof_{k}.png)"]
+    return lines
+
+
 def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     """The report of a campaign's cached documents as markdown (writes the PNG plots it links into ``folder``)."""
     lines = [f"# Campaign report: {folder.name}", "", "## Status", ""]
@@ -89,6 +110,7 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
                       f"trained {result['model_hash'][:12]})."]
     lines += _eos_section(folder, result["eos"] if result else docs.get("eos", []))
     lines += _adsorption_section(folder, result["adsorption"] if result else [])
+    lines += _mof_section(folder, result.get("mof", []) if result else [])
     curated = docs.get("curated", [])
     if curated:
         lines += ["", "## Imported datasets", ""]

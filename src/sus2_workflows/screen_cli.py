@@ -1,5 +1,6 @@
-"""``sus2 screen``: screens without a campaign, for users and scripts — one record per structure (``eos``) or per
-surface/adsorbate pair (``adsorption``), computed by the same engine-neutral stages a campaign runs."""
+"""``sus2 screen``: screens without a campaign, for users and scripts — one record per structure (``eos``), per
+surface/adsorbate pair (``adsorption``) or per framework and guest (``mof``), computed by the same engine-neutral
+stages a campaign runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from .documents import AdsorptionDocument, EosDocument, ScreeningFailureDocument
+from .documents import AdsorptionDocument, EosDocument, MofDocument, ScreeningFailureDocument
 from .errors import Sus2WorkflowError
 
 
@@ -41,16 +42,34 @@ def adsorption_record(document: AdsorptionDocument | ScreeningFailureDocument) -
             "labeler_mae_ev": dft.mae if dft else None, "success": dft.success if dft else None}
 
 
+def mof_record(document: MofDocument | ScreeningFailureDocument) -> dict:
+    """What ``sus2 screen mof`` prints for one framework and guest: the binding energy (eV), the Henry coefficient
+    and Q_st with their standard errors, the insertion counts, or the error that stopped it."""
+    if isinstance(document, ScreeningFailureDocument):
+        return {"framework": document.name, "error": document.error}
+    w = document.widom
+    best = lambda sites: sites[0].binding_energy if sites else None  # noqa: E731
+    return {"framework": document.framework, "guest": document.guest, "binding_energy_ev": best(document.sites),
+            "binding_energy_d3_ev": best(document.sites_d3),
+            "site": document.sites[0].closest_atom if document.sites else None,
+            "henry_mol_kg_pa": w.henry, "henry_error": w.henry_error, "qst_kj_mol": -w.enthalpy_kj_mol,
+            "qst_error": w.enthalpy_error, "temperature_k": w.temperature, "insertions": w.n_trials,
+            "evaluated": w.n_evaluated, "overlap_rejected": w.n_overlap, "converged": w.converged,
+            "supercell": document.supercell}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sus2 screen", description="screens without a campaign")
     sub = parser.add_subparsers(dest="screen", required=True)
     eos = sub.add_parser("eos", help="relax, E(V) on a ±6 %% grid, Birch-Murnaghan and Vinet fits")
     adsorption = sub.add_parser("adsorption", help="slabs of a bulk crystal, adsorbates placed (sites + random), "
                                                    "relaxed, filtered and ranked by adsorption energy")
-    for command in (eos, adsorption):
+    mof = sub.add_parser("mof", help="Widom insertions of a guest in frameworks (Henry coefficient, Q_st) and the "
+                                     "relaxed binding sites")
+    for command in (eos, adsorption, mof):
         command.add_argument("files", nargs="+", help="structure files or folders (CIF, POSCAR, extxyz, xsf, "
-                                                      "pymatgen JSON)" + (": bulk crystals" if command is adsorption
-                                                                          else ""))
+                                                      "pymatgen JSON)" + {adsorption: ": bulk crystals",
+                                                                          mof: ": frameworks"}.get(command, ""))
         command.add_argument("--model", required=True, help="a SUS2 model: .mtp or native .pt")
         command.add_argument("--species", help="elements of the model's types (list, 'A,B' or a file)")
         command.add_argument("--task", help="the task of a multi-task model whose surface screens")
@@ -64,7 +83,34 @@ def _parser() -> argparse.ArgumentParser:
                             "ase.calculators.emt:EMT) for the gas references and the single points on the best k")
     adsorption.add_argument("--dft-top-k", type=int, default=0, help="single points on the k lowest minima (and on "
                                                                       "all minima, for the success metric)")
+    mof.add_argument("--guest", nargs="+", default=["CO2"], help="g2 molecules (CO2, H2O, N2, CH4, H2) or molecule "
+                                                                 "files (default CO2)")
+    mof.add_argument("--temperature", type=float, default=298.0, help="K (default 298)")
+    mof.add_argument("--dispersion", choices=["none", "d3"], default="none", help="d3: binding energies also with "
+                                                                                  "D3(BJ)")
+    mof.add_argument("--binding-sites", type=int, default=3)
+    mof.add_argument("--min-trials", type=int, default=20_000)
+    mof.add_argument("--max-trials", type=int, default=500_000)
+    mof.add_argument("--rtol", type=float, default=0.05, help="target relative error of the Henry coefficient")
+    mof.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _mof_documents(args: argparse.Namespace, model: Any) -> list[MofDocument | ScreeningFailureDocument]:
+    from .campaign import MemoryCache, Workspace
+    from .campaign.mof import screen_mof
+    from .spec import EosTarget, MofTarget
+
+    documents: list[MofDocument | ScreeningFailureDocument] = []
+    with tempfile.TemporaryDirectory(prefix="sus2-screen-") as folder:
+        ws = Workspace(Path(folder), MemoryCache())
+        for path in args.files:
+            target = MofTarget(framework=EosTarget(path=path), guests=args.guest, temperature=args.temperature,
+                               dispersion=args.dispersion, binding_sites=args.binding_sites,
+                               min_trials=args.min_trials, max_trials=args.max_trials, rtol=args.rtol, seed=args.seed)
+            screened = screen_mof(model, [target], ws, progress=True)
+            documents += screened.results + screened.failures
+    return documents
 
 
 def _miller(text: str) -> tuple[int, int, int]:
@@ -108,7 +154,8 @@ def _progress(items: Sequence, what: str):
 
 
 def screen_main(argv: Sequence[str]) -> int:
-    """``sus2 screen eos|adsorption FILE... --model MODEL``: one record per structure or surface/adsorbate pair;
+    """``sus2 screen eos|adsorption|mof FILE... --model MODEL``: one record per structure, surface/adsorbate pair or
+    framework and guest;
     exit 1 when every one failed, 2 when nothing could be screened."""
     args = _parser().parse_args(argv)
     from sus2_model.species import parse_species
@@ -130,6 +177,8 @@ def screen_main(argv: Sequence[str]) -> int:
             relaxed = dict(zip(map(id, readable), relax_all([t.atoms for t in readable], calculator, progress=True)))
             records = [eos_record(eos_document(t, calculator, model.model_hash, relaxed=relaxed.get(id(t))))
                        for t in _progress(targets, "EOS")]
+        elif args.screen == "mof":
+            records = [mof_record(d) for d in _mof_documents(args, model)]
         else:
             records = [adsorption_record(d) for d in _adsorption_documents(args, model)]
     except (Sus2WorkflowError, ValueError, OSError) as exc:
@@ -145,9 +194,18 @@ def screen_main(argv: Sequence[str]) -> int:
 
 def _line(record: dict) -> str:
     """One record as a line of text."""
-    name = record.get("file") or record["pair"]
+    name = record.get("file") or record.get("pair") or record["framework"]
     if "error" in record:
         return f"{name}: failed: {record['error']}"
+    if "guest" in record:
+        energy = lambda e: "-" if e is None else f"{e:.3f} eV"  # noqa: E731
+        return (f"{name}+{record['guest']}: binding {energy(record['binding_energy_ev'])}"
+                + (f" (D3 {energy(record['binding_energy_d3_ev'])})" if record["binding_energy_d3_ev"] is not None
+                   else "") + f" at {record['site']}  K_H {record['henry_mol_kg_pa']:.3e} ± "
+                f"{record['henry_error']:.1e} mol/kg/Pa  Q_st {record['qst_kj_mol']:.1f} ± {record['qst_error']:.1f} "
+                f"kJ/mol at {record['temperature_k']:g} K  ({record['insertions']} insertions, "
+                f"{record['overlap_rejected']} overlapping, {record['evaluated']} evaluated"
+                + ("" if record["converged"] else ", NOT converged") + ")")
     if "pair" in record:
         minima = ", ".join(f"{m['site']} {m['adsorption_energy_ev']:.3f}" + (
             f" ({m['labeler_adsorption_energy_ev']:.3f})" if m["labeler_adsorption_energy_ev"] is not None else "")

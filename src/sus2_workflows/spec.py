@@ -145,6 +145,33 @@ class AdsorptionTarget(_Strict):
     learn: bool = Field(False, description="add the slab and its placements to the campaign's seeds and MD starts")
 
 
+class MofTarget(_Strict):
+    """Gas adsorption in one framework (or a folder of them): Widom insertions of each guest at ``temperature``
+    (Henry coefficient, heat of adsorption) and the ``binding_sites`` lowest distinct sites relaxed with the model
+    (binding energies; with ``dispersion: d3`` also with D3(BJ) added)."""
+
+    framework: EosTarget = Field(description="a CIF (or any structure file) or a folder of them: {path: ...}")
+    guests: list[str] = Field(["CO2"], min_length=1, description="molecules of ASE's g2 set (CO2, H2O, N2, CH4, "
+                                                                  "H2, ...) or molecule files")
+    temperature: float = Field(298.0, gt=0, description="K")
+    dispersion: Literal["none", "d3"] = Field("none", description="d3: binding energies also with D3(BJ) (PBE "
+                                                                   "parameters, the dftd3 library)")
+    binding_sites: int = Field(3, ge=0, description="distinct sites relaxed from the lowest insertions")
+    relax_framework: bool = Field(False, description="relax the framework atoms too (default: held fixed)")
+    min_trials: int = Field(20_000, ge=1)
+    max_trials: int = Field(500_000, ge=1)
+    rtol: float = Field(0.05, gt=0, description="stop when the Henry coefficient's relative error is below this")
+    max_binding_ev: float = Field(3.0, gt=0, description="an insertion below -this is a failure (the model outside "
+                                                         "its data); raise it for chemisorbing guests")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _from_file(self) -> MofTarget:
+        if self.framework.path is None:
+            raise ValueError("a framework comes from a file: framework: {path: ...}")
+        return self
+
+
 class ScreeningModelSpec(_Strict):
     """A published or earlier-trained SUS2 model that screens instead of the campaign's own (``path`` relative to
     the spec; ``species``: the elements of its types where the file does not name them)."""
@@ -162,6 +189,7 @@ class ScreeningSpec(_Strict):
     eos_reference: Literal["none", "labeler"] = Field("none", description="labeler: the same EOS workflow with the "
                                                       "campaign's labeler on the model-relaxed cell; ν, ε, ΔV0, ΔB0")
     adsorption: list[AdsorptionTarget] = []
+    mof: list[MofTarget] = Field([], description="gas adsorption in metal-organic frameworks")
 
 
 class CampaignSpec(_Strict):
@@ -189,7 +217,8 @@ class CampaignSpec(_Strict):
         from .hashing import file_sha256
 
         data = self.model_dump(mode="json")
-        files = data["screening"]["eos"] + [t["bulk"] for t in data["screening"]["adsorption"]]
+        files = data["screening"]["eos"] + [t["bulk"] for t in data["screening"]["adsorption"]] + \
+            [t["framework"] for t in data["screening"]["mof"]]
         for entry in data["datasets"] + [t for t in files if t["path"]]:
             path = Path(entry["path"])
             files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
@@ -199,6 +228,8 @@ class CampaignSpec(_Strict):
         for target in data["screening"]["adsorption"]:  # a user's molecule by content, not by path
             target["adsorbates"] = [a if a in ADSORBATES or not Path(a).is_file() else (Path(a).name, file_sha256(a))
                                     for a in target["adsorbates"]]
+        for target in data["screening"]["mof"]:
+            target["guests"] = [g if not Path(g).is_file() else (Path(g).name, file_sha256(g)) for g in target["guests"]]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -222,6 +253,7 @@ def load_spec(path: str | Path) -> CampaignSpec:
         entry.path = str(resolved)
     targets = [(f"eos.{k}", t) for k, t in enumerate(spec.screening.eos)]
     targets += [(f"adsorption.{k}.bulk", t.bulk) for k, t in enumerate(spec.screening.adsorption)]
+    targets += [(f"mof.{k}.framework", t.framework) for k, t in enumerate(spec.screening.mof)]
     for where, target in targets:
         if target.path is not None:
             resolved = Path(target.path) if Path(target.path).is_absolute() else (path.parent / target.path).resolve()
@@ -249,6 +281,17 @@ def load_spec(path: str | Path) -> CampaignSpec:
                     raise SpecError(f"{path}: screening.adsorption.{k}.adsorbates.{j}: {name} is neither a library "
                                     f"adsorbate ({', '.join(ADSORBATES)}) nor a file")
                 target.adsorbates[j] = str(resolved)
+    for k, target in enumerate(spec.screening.mof):
+        from ase.collections import g2
+        from ase.data import chemical_symbols
+
+        for j, name in enumerate(target.guests):
+            if name not in g2.names and name not in chemical_symbols[1:]:
+                resolved = Path(name) if Path(name).is_absolute() else (path.parent / name).resolve()
+                if not resolved.is_file():
+                    raise SpecError(f"{path}: screening.mof.{k}.guests.{j}: {name} is neither a molecule of ASE's g2 "
+                                    "set (CO2, H2O, N2, CH4, H2, ...), an element nor a file")
+                target.guests[j] = str(resolved)
     if spec.labeler.type == "quantum_espresso":
         from .labelers import make_labeler  # checks the cutoffs against the pseudopotentials: before any label is paid
 

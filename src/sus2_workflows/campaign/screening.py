@@ -14,6 +14,7 @@ from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.train.data import structure_hash
 
 from ..documents import ActiveLearningResult, AdsorptionScreeningDocument, CampaignResultDocument, DatasetDocument, \
+    MofScreeningDocument, \
     EosDocument, EosReferenceDocument, EosScreeningDocument, ModelDocument, Provenance, ScreeningFailureDocument, \
     atoms_from_dict, atoms_to_dict
 from ..errors import LabelingError, ScreeningError
@@ -186,20 +187,23 @@ def with_training_coverage(results: Sequence[EosDocument], dataset: DatasetDocum
 
 def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
                     adsorption: AdsorptionScreeningDocument | None = None, ws: Workspace | None = None,
-                    screened_by: ModelDocument | None = None) -> CampaignResultDocument:
+                    screened_by: ModelDocument | None = None, mof: MofScreeningDocument | None = None
+                    ) -> CampaignResultDocument:
     """The campaign's result by content hash: final dataset and model (and the model that screened, where the spec
     names another), iterations run, screening results; cached under the spec's hash for the report."""
     adsorption = adsorption or AdsorptionScreeningDocument()
+    mof = mof or MofScreeningDocument()
     own_model = screened_by is None or screened_by.model_hash == learned.model.model_hash
     eos = with_training_coverage(screening.results, learned.dataset) if own_model else screening.results
     result = CampaignResultDocument(
         campaign=spec.name, spec_hash=spec.spec_hash(), dataset_hash=learned.dataset.dataset_hash,
         model_hash=learned.model.model_hash, screening_model_hash=(screened_by or learned.model).model_hash,
-        iterations=len(learned.iterations), eos=eos, adsorption=adsorption.results,
-        failures=screening.failures + adsorption.failures,
-        result_hashes=[r.result_hash for r in screening.results + adsorption.results])
+        iterations=len(learned.iterations), eos=eos, adsorption=adsorption.results, mof=mof.results,
+        failures=screening.failures + adsorption.failures + mof.failures,
+        result_hashes=[r.result_hash for r in screening.results + adsorption.results + mof.results])
     if ws is not None:  # for the report: the numbers without the structures (a store document stays small)
         cached = result.model_dump(mode="json", exclude={"eos": {"__all__": {"structure"}},
-                                                         "adsorption": {"__all__": {"structures"}}})
+                                                         "adsorption": {"__all__": {"structures"}},
+                                                         "mof": {"__all__": {"structures"}}})
         ws.cache.put("result", result.spec_hash, {**cached, "finished": time.time()})
     return result

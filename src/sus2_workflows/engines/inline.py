@@ -43,4 +43,6 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
     eos = campaign.screen(screener, spec.screening.eos, ws, reference)
     say(f"screen adsorption on {len(spec.screening.adsorption)} bulk target(s)")
     adsorption = campaign.screen_adsorption(screener, spec.screening.adsorption, labeler, ws)
-    return campaign.campaign_result(spec, learned, eos, adsorption, ws, screener)
+    say(f"screen gas adsorption in {len(spec.screening.mof)} framework target(s)")
+    mof = campaign.screen_mof(screener, spec.screening.mof, ws)
+    return campaign.campaign_result(spec, learned, eos, adsorption, ws, screener, mof)

@@ -36,22 +36,29 @@ def adsorbate(name: str) -> Atoms:
         symbols, positions = ADSORBATES[name]
         atoms = Atoms(symbols, positions=positions)
     else:
-        import ase.io
-
-        path = Path(name)
-        if not path.is_file():
-            raise ScreeningError(f"adsorbate {name!r}: not in the library ({', '.join(ADSORBATES)}) and not a file")
-        try:
-            atoms = ase.io.read(path)
-        except Exception as exc:  # every reader raises its own types
-            raise ScreeningError(f"adsorbate {path}: cannot read a molecule: {exc}") from None
+        atoms = molecule_file(name, "adsorbate", f"not in the library ({', '.join(ADSORBATES)}) and not a file")
         atoms.positions -= atoms.positions[0]
-        atoms.cell, atoms.pbc = None, False
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(NEEDS))
     if unknown:
         raise ScreeningError(f"adsorbate {name!r}: no gas reference for {', '.join(unknown)} (references exist for "
                              f"{', '.join(NEEDS)})")
     atoms.info["adsorbate"] = name if name in ADSORBATES else Path(name).name
+    return atoms
+
+
+def molecule_file(name: str, what: str, missing: str) -> Atoms:
+    """A molecule read from the file ``name`` (no cell, not periodic); errors say ``what`` it was for, and
+    ``missing`` where there is no such file."""
+    import ase.io
+
+    path = Path(name)
+    if not path.is_file():
+        raise ScreeningError(f"{what} {name!r}: {missing}")
+    try:
+        atoms = ase.io.read(path)
+    except Exception as exc:  # every reader raises its own types
+        raise ScreeningError(f"{what} {path}: cannot read a molecule: {exc}") from None
+    atoms.cell, atoms.pbc = None, False
     return atoms
 
 

@@ -47,6 +47,11 @@ def _read_pymatgen(path: Path) -> list[Atoms]:
     if path.suffix == ".json":
         raw = json.loads(path.read_text())
         structures = [Structure.from_dict(d) for d in (raw if isinstance(raw, list) else [raw])]
+    elif path.suffix.lower() == ".cif":
+        text = path.read_text(errors="replace")
+        if not any(line.startswith("data_") for line in text.splitlines()):  # some exporters drop the header
+            text = f"data_{path.stem}\n{text}"
+        structures = [Structure.from_str(text, fmt="cif")]
     else:
         structures = [Structure.from_file(path)]
     for structure in structures:

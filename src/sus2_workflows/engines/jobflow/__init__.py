@@ -2,9 +2,9 @@
 run their flows (``run_locally``, FireWorks, jobflow-remote)."""
 
 from .makers import (ActiveLearningMaker, AdsorptionScreeningMaker, CampaignResultMaker, CurateDatasetMaker,
-                     DBSSelectionMaker, EosScreeningMaker, LabelMaker, ScreeningModelMaker, Sus2CampaignMaker,
-                     TrainSus2Maker)
+                     DBSSelectionMaker, EosScreeningMaker, LabelMaker, MofScreeningMaker, ScreeningModelMaker,
+                     Sus2CampaignMaker, TrainSus2Maker)
 
 __all__ = ["ActiveLearningMaker", "AdsorptionScreeningMaker", "CampaignResultMaker", "CurateDatasetMaker",
-           "DBSSelectionMaker", "EosScreeningMaker", "LabelMaker", "ScreeningModelMaker",
+           "DBSSelectionMaker", "EosScreeningMaker", "LabelMaker", "MofScreeningMaker", "ScreeningModelMaker",
            "Sus2CampaignMaker", "TrainSus2Maker"]

@@ -14,11 +14,11 @@ from jobflow import Flow, Maker, OnMissing, Response, job
 from ... import campaign
 from ...cache import store_workspace
 from ...documents import STRUCTURE_FIELDS, ActiveLearningDocument, ActiveLearningResult, \
-    AdsorptionScreeningDocument, CampaignResultDocument, CuratedDatasetDocument, DatasetDocument, DbsDocument, EosScreeningDocument, ModelDocument, atoms_from_dict, \
-    atoms_to_dict
+    AdsorptionScreeningDocument, CampaignResultDocument, CuratedDatasetDocument, DatasetDocument, DbsDocument, \
+    EosScreeningDocument, ModelDocument, MofScreeningDocument, atoms_from_dict, atoms_to_dict
 from ...labelers import make_labeler
 from ...spec import ActiveLearningSpec, AdsorptionTarget, CampaignSpec, CurationSpec, DbsSpec, EosTarget, ImportSpec, \
-    LabelerSpec, ScreeningModelSpec
+    LabelerSpec, MofTarget, ScreeningModelSpec
 
 
 @dataclass
@@ -194,6 +194,19 @@ class AdsorptionScreeningMaker(_StageMaker):
 
 
 @dataclass
+class MofScreeningMaker(_StageMaker):
+    """Gas adsorption in frameworks with the screening model: Widom insertions and binding sites."""
+
+    name: str = "sus2 mof"
+    targets: list[MofTarget] = field(default_factory=list)
+
+    @job(data=STRUCTURE_FIELDS)
+    def make(self, model: ModelDocument) -> MofScreeningDocument:
+        """The screening results (:func:`campaign.screen_mof`)."""
+        return campaign.screen_mof(model, self.targets, self.workspace())
+
+
+@dataclass
 class CampaignResultMaker(_StageMaker):
     """The campaign's result document (content hashes of its dataset, model and screening results)."""
 
@@ -201,16 +214,16 @@ class CampaignResultMaker(_StageMaker):
 
     @job(data=STRUCTURE_FIELDS)
     def make(self, spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
-             adsorption: AdsorptionScreeningDocument | None = None,
-             screened_by: ModelDocument | None = None) -> CampaignResultDocument:
+             adsorption: AdsorptionScreeningDocument | None = None, screened_by: ModelDocument | None = None,
+             mof: MofScreeningDocument | None = None) -> CampaignResultDocument:
         """:func:`campaign.campaign_result`."""
-        return campaign.campaign_result(spec, learned, screening, adsorption, self.workspace(), screened_by)
+        return campaign.campaign_result(spec, learned, screening, adsorption, self.workspace(), screened_by, mof)
 
 
 @dataclass
 class Sus2CampaignMaker(Maker):
-    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS
-    and adsorption screens.
+    """The whole chain: [curate imported data -> DBS] -> label seeds (+ DBS) -> train -> active learning -> EOS,
+    adsorption and MOF screens.
 
     The sub-makers are fields (atomate2's habit); :meth:`from_spec` configures them all from a campaign spec.  The
     first labels and model come from ``active_learning_maker.label_maker`` / ``.train_maker``, the makers every
@@ -223,6 +236,7 @@ class Sus2CampaignMaker(Maker):
     screening_model_maker: ScreeningModelMaker = field(default_factory=ScreeningModelMaker)
     eos_maker: EosScreeningMaker = field(default_factory=EosScreeningMaker)
     adsorption_maker: AdsorptionScreeningMaker = field(default_factory=AdsorptionScreeningMaker)
+    mof_maker: MofScreeningMaker = field(default_factory=MofScreeningMaker)
     result_maker: CampaignResultMaker = field(default_factory=CampaignResultMaker)
 
     @classmethod
@@ -240,6 +254,7 @@ class Sus2CampaignMaker(Maker):
                    eos_maker=EosScreeningMaker(targets=list(spec.screening.eos), reference=reference, **where),
                    adsorption_maker=AdsorptionScreeningMaker(targets=list(spec.screening.adsorption),
                                                              labeler=spec.labeler, **where),
+                   mof_maker=MofScreeningMaker(targets=list(spec.screening.mof), **where),
                    result_maker=CampaignResultMaker(**where))
 
     def make(self, spec: CampaignSpec) -> Flow:
@@ -260,6 +275,8 @@ class Sus2CampaignMaker(Maker):
         screener = self.screening_model_maker.make(learned.output)
         screened = self.eos_maker.make(screener.output)
         adsorbed = self.adsorption_maker.make(screener.output)
-        result = self.result_maker.make(spec, learned.output, screened.output, adsorbed.output, screener.output)
-        jobs += [labelled, model, learned, screener, screened, adsorbed, result]
+        in_frameworks = self.mof_maker.make(screener.output)
+        result = self.result_maker.make(spec, learned.output, screened.output, adsorbed.output, screener.output,
+                                        in_frameworks.output)
+        jobs += [labelled, model, learned, screener, screened, adsorbed, in_frameworks, result]
         return Flow(jobs, output=result.output, name=f"{self.name}: {spec.name}")

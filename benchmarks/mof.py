@@ -1,0 +1,103 @@
+"""Widom insertion throughput for a guest in a real MOF: trial insertions per second with SUS2's local update, next
+to the same model evaluating the whole loaded cell (batched ``predict``) and the same loop through the ASE
+calculator, in the same run, on the same trials.  Counts the trials the model evaluated apart from those rejected
+by overlap (cheap, no model call).  Prints JSON.
+
+    python benchmarks/mof.py [--framework ../shared/data/mofs/Mg-MOF-74_Mg-DOBDC.cif] [--guest CO2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+from scipy.spatial.transform import Rotation
+
+from sus2_model import Sus2Calculator
+from sus2_model.insertion import LocalInsertion, supercell_repeats
+from sus2_model.predict import load_model, predict
+from sus2_workflows.steps.targets import read_file
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def trials(insertion: LocalInsertion, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` uniform random centres and orientations of the guest in the cell: positions (n, g, 3)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.random((n, 3)) @ insertion.images.cell
+    return insertion.positions(centres, Rotation.random(n, random_state=rng).as_matrix())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", default=str(SHARED / "mofs" / "Mg-MOF-74_Mg-DOBDC.cif"))
+    parser.add_argument("--guest", default="CO2")
+    parser.add_argument("--model", default=str(SHARED / "sus2_published" / "m3gnet" / "l2k3.mtp"))
+    parser.add_argument("--trials", type=int, default=20_000, help="trial insertions for the local update")
+    parser.add_argument("--peer-trials", type=int, default=40, help="evaluated trials for each full-cell peer")
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    (target,) = read_file(args.framework)
+    guest = molecule(args.guest)
+    extent = 2 * float(np.linalg.norm(guest.positions - guest.positions.mean(0), axis=1).max())
+    repeats = supercell_repeats(target.atoms.cell.array, 2 * model.r_cut + extent)
+    framework = target.atoms.repeat(repeats)
+    start = time.perf_counter()
+    insertion = LocalInsertion(model, framework, guest, name=target.name)
+    setup_s = time.perf_counter() - start
+
+    positions = trials(insertion, args.trials)
+    start = time.perf_counter()
+    energies, overlap = [], []
+    for k in range(0, len(positions), args.batch):
+        result = insertion.energy_change(positions[k:k + args.batch])
+        energies.append(result.energy)
+        overlap.append(result.overlap)
+    local_s = time.perf_counter() - start
+    energy, overlap = np.concatenate(energies), np.concatenate(overlap)
+    evaluated = np.flatnonzero(~overlap)
+
+    peer = evaluated[: args.peer_trials]
+    loaded = [framework + Atoms(guest.get_chemical_symbols(), positions=positions[k]) for k in peer]
+    e_framework = predict(model, [framework], stress=False)[0].energy
+    e_guest = predict(model, [guest], stress=False)[0].energy
+    start = time.perf_counter()
+    full = np.array([p.energy for p in predict(model, loaded, batch_size=8, stress=False)]) - e_framework - e_guest
+    full_s = time.perf_counter() - start
+    calculator = Sus2Calculator(model)
+    start = time.perf_counter()
+    ase_energies = []
+    for atoms in loaded:
+        atoms.calc = calculator
+        ase_energies.append(atoms.get_potential_energy() - e_framework - e_guest)
+    ase_s = time.perf_counter() - start
+
+    out = {
+        "framework": target.name, "guest": args.guest, "model": Path(args.model).name,
+        "framework_atoms": len(framework), "supercell": list(repeats), "cutoff_A": model.r_cut,
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count(), "setup_s": round(setup_s, 3),
+        "local": {"trials": len(positions), "overlap_rejected": int(overlap.sum()), "evaluated": len(evaluated),
+                  "seconds": round(local_s, 3), "trials_per_s": round(len(positions) / local_s, 1),
+                  "evaluated_per_s": round(len(evaluated) / local_s, 1)},
+        "full_cell_batched": {"evaluated": len(peer), "seconds": round(full_s, 3),
+                              "evaluated_per_s": round(len(peer) / full_s, 2)},
+        "ase_calculator_loop": {"evaluated": len(peer), "seconds": round(ase_s, 3),
+                                "evaluated_per_s": round(len(peer) / ase_s, 2)},
+        "speed_up_vs_full_cell": round((len(evaluated) / local_s) / (len(peer) / full_s), 1),
+        "speed_up_vs_ase": round((len(evaluated) / local_s) / (len(peer) / ase_s), 1),
+        "max_abs_difference_eV": float(max(np.abs(energy[peer] - full).max(), np.abs(energy[peer] - ase_energies).max())),
+    }
+    print(json.dumps(out, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

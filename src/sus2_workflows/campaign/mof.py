@@ -1,0 +1,104 @@
+"""Campaign stage for gas adsorption in metal-organic frameworks: for every framework and guest, Widom insertions
+with SUS2's local energy update (Henry coefficient, heat of adsorption) and the lowest distinct insertions relaxed
+into binding sites (with D3(BJ) dispersion beside where asked).  Each result is cached by model, framework, guest and
+settings, so a killed screen resumes; a framework or guest that cannot be screened is a named failure and the rest
+of the screen goes on."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from sus2_model import Sus2ModelError
+from sus2_model.insertion import LocalInsertion
+from sus2_model.train.data import structure_hash
+
+from ..documents import BindingSiteDocument, ModelDocument, MofDocument, MofScreeningDocument, Provenance, \
+    ScreeningFailureDocument, WidomDocument, atoms_to_dict
+from ..errors import ScreeningError
+from ..hashing import content_key
+from ..spec import MofTarget
+from ..steps import mof
+from ..steps.targets import Target
+from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomSettings, framework_density, widom
+from .cache import Workspace
+from .screening import eos_targets, model_calculator
+
+WIDOM_KEYS = ("temperature", "min_trials", "max_trials", "rtol", "max_binding_ev", "seed")
+SITE_KEYS = ("dispersion", "binding_sites", "relax_framework")
+
+
+def _sites(found: list[mof.BindingSite]) -> list[BindingSiteDocument]:
+    return [BindingSiteDocument(rank=s.rank, binding_energy=s.binding_energy,
+                                binding_energy_kj_mol=s.binding_energy * EV_TO_KJ_MOL, closest_atom=s.closest_atom,
+                                closest_distance=s.closest_distance, insertion_energy=s.insertion_energy,
+                                structure_hash=structure_hash(s.atoms)) for s in found]
+
+
+def screen_framework(target: Target, guest_name: str, spec: MofTarget, model: ModelDocument,
+                     progress: bool = False) -> MofDocument:
+    """One framework and one guest: Widom with the local update, then the binding sites; :class:`ScreeningError`
+    (or the model's own error, naming the structure) where it cannot be screened."""
+    calculator = model_calculator(model)
+    potential = calculator.model
+    guest = mof.guest_molecule(guest_name)
+    name = f"{target.name}+{guest.info['guest']}"
+    framework = mof.framework_supercell(target.atoms, potential.r_cut, guest)
+    energy = LocalInsertion(potential, framework, guest, task=model.task, name=target.name)
+    settings = WidomSettings(**spec.model_dump(include=set(WIDOM_KEYS)))
+    result = widom(energy, framework, guest, settings, name=name, progress=progress)
+    sites, rejected = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
+                                        calculator, spec.binding_sites, spec.relax_framework, name)
+    sites_d3: list[mof.BindingSite] = []
+    if spec.dispersion == "d3" and spec.binding_sites:
+        sites_d3, rejected_d3 = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
+                                                  mof.with_dispersion(calculator), spec.binding_sites,
+                                                  spec.relax_framework, f"{name} (D3)")
+        rejected += rejected_d3
+    document = WidomDocument(
+        temperature=result.temperature, n_trials=result.n_trials, n_overlap=result.n_overlap,
+        n_blocked=result.n_blocked, n_evaluated=result.n_evaluated, henry=result.henry,
+        henry_error=result.henry_error, enthalpy_kj_mol=result.enthalpy_kj_mol,
+        enthalpy_error=result.enthalpy_error, converged=result.converged, wall_s=result.wall_s,
+        histogram_edges=HISTOGRAM_EDGES.tolist(), histogram=result.histogram,
+        lowest_energy=float(result.lowest_energies[0]))
+    framework_hash = structure_hash(target.atoms)
+    numbers = [f"{result.henry:.6e}", [round(s.binding_energy, 6) for s in sites + sites_d3]]
+    inputs = spec.model_dump(include=set(WIDOM_KEYS) | set(SITE_KEYS))
+    return MofDocument(
+        result_hash=content_key(model.model_hash, framework_hash, structure_hash(guest), inputs, numbers),
+        name=name, framework=target.name, guest=guest.info["guest"], model_hash=model.model_hash,
+        framework_hash=framework_hash, supercell=framework.info["supercell"], n_framework_atoms=len(framework),
+        density=framework_density(framework), settings=inputs, widom=document, sites=_sites(sites),
+        sites_d3=_sites(sites_d3), rejected_sites=rejected,
+        structures=[atoms_to_dict(s[0].atoms) for s in (sites, sites_d3) if s],
+        provenance=Provenance(inputs={"model_hash": model.model_hash, "framework_hash": framework_hash,
+                                      "settings": inputs, "vdw_contact": mof.contact_rule()}))
+
+
+def screen_mof(model: ModelDocument, targets: Sequence[MofTarget], ws: Workspace,
+               progress: bool = False) -> MofScreeningDocument:
+    """Gas adsorption in every framework of ``targets`` for each guest, with ``model``; results cached in ``ws``."""
+    results, failures = [], []
+
+    def failure(name: str, error: str) -> None:
+        failures.append(ScreeningFailureDocument(name=name, screen="mof", model_hash=model.model_hash,
+                                                 error=error if error.startswith(name) else f"{name}: {error}"[:500]))
+
+    for spec in targets:
+        for target in eos_targets([spec.framework]):
+            if target.atoms is None:
+                failure(target.name, target.error or "unreadable")
+                continue
+            for guest in spec.guests:
+                key = content_key(model.model_hash, model.task, structure_hash(target.atoms), guest,
+                                  spec.model_dump(include=set(WIDOM_KEYS) | set(SITE_KEYS)), mof.contact_rule())
+                hit = ws.cache.get("mof", key)
+                if hit is None:
+                    try:
+                        hit = screen_framework(target, guest, spec, model, progress).model_dump(mode="json")
+                    except (ScreeningError, Sus2ModelError) as exc:
+                        failure(f"{target.name}+{guest}", str(exc))
+                        continue
+                    ws.cache.put("mof", key, hit)
+                results.append(MofDocument.model_validate(hit))
+    return MofScreeningDocument(results=results, failures=failures)

@@ -1,0 +1,203 @@
+"""MOF gas adsorption: the local insertion energy against full-cell evaluations, Widom against an exact quadrature."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.units import kB
+from scipy.constants import atomic_mass, gas_constant
+from scipy.spatial.transform import Rotation
+
+from sus2_model.insertion import LocalInsertion, supercell_repeats
+from sus2_model.predict import evaluate, load_model
+from sus2_workflows.steps.targets import read_file
+from sus2_workflows.steps.widom import LennardJonesInsertion, WidomSettings, framework_density, widom
+
+from .conftest import random_model
+
+
+def _random_trials(insertion: LocalInsertion, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.random((n, 3)) @ insertion.images.cell
+    return insertion.positions(centres, Rotation.random(n, random_state=seed).as_matrix())
+
+
+def _full_cell_changes(model, framework: Atoms, guest: Atoms, positions: np.ndarray, task: int = -1) -> np.ndarray:
+    """E(framework + guest) - E(framework) - E(guest) by whole-cell model calls."""
+    e_framework = evaluate(model, [framework], task, stress=False)[0].energy
+    e_guest = evaluate(model, [guest], task, stress=False)[0].energy
+    loaded = [framework + Atoms(guest.get_chemical_symbols(), positions=p) for p in positions]
+    return np.array([p.energy for p in evaluate(model, loaded, task, stress=False)]) - e_framework - e_guest
+
+
+def _porous_copper() -> Atoms:
+    """fcc Cu (3x3x3 cubic cells) with a spherical cavity of radius 4.6 Å at the cell's centre."""
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
+    centre = atoms.cell.array.sum(axis=0) / 2
+    del atoms[[a.index for a in atoms if np.linalg.norm(a.position - centre) < 4.6]]
+    return atoms
+
+
+@pytest.mark.parametrize("task", [None, "surface"])
+def test_local_insertion_equals_full_cell_energy_difference(task):
+    model = random_model(species=("Cu", "Ni"))
+    if task is not None:  # a multi-task model: the task's own shifts, scales, moments and r0 corrections
+        model.add_task(task)
+        rng = np.random.default_rng(3)
+        for p in model.task_parameters():
+            p.data.copy_(torch.as_tensor(rng.normal(0.0, 0.05, p.shape)))
+    framework, guest = _porous_copper(), Atoms("Ni2", positions=[[0, 0, 0], [0, 0, 2.2]])
+    insertion = LocalInsertion(model, framework, guest, task=task)
+    centre = framework.cell.array.sum(axis=0) / 2
+    rng = np.random.default_rng(0)
+    positions = insertion.positions(centre + rng.normal(0.0, 0.2, (6, 3)),
+                                    Rotation.random(6, random_state=1).as_matrix())
+    result = insertion.energy_change(positions)
+    assert not result.overlap.any()
+    expected = _full_cell_changes(model, framework, guest, positions, model.task_index(task))
+    np.testing.assert_allclose(result.energy, expected, rtol=0, atol=1e-8)
+    assert np.ptp(result.energy) > 1e-3  # the trials differ: the comparison is not between constants
+
+
+def test_overlapping_trials_are_counted_and_never_evaluated():
+    model = random_model(species=("Cu", "Ni"))
+    framework, guest = _porous_copper(), Atoms("Ni")
+    insertion = LocalInsertion(model, framework, guest)
+    atom = framework.positions[0] + [0.3, 0.0, 0.0]  # 0.3 Å from a Cu atom
+    centre = framework.cell.array.sum(axis=0) / 2
+    result = insertion.energy_change(np.array([[atom], [centre]]))
+    assert result.overlap.tolist() == [True, False]
+    assert result.energy[0] == np.inf and np.isfinite(result.energy[1])
+
+
+def test_narrow_cell_is_refused_with_its_width():
+    model = random_model(species=("Cu", "Ni"))
+    with pytest.raises(ValueError, match="Å wide.*supercell"):
+        LocalInsertion(model, bulk("Cu", "fcc", a=3.61, cubic=True), Atoms("Ni"), name="tiny")
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name,guest", [("Mg-MOF-74_Mg-DOBDC.cif", "CO2"), ("CALF-20.cif", "CO2"),
+                                        ("ZIF-8.cif", "H2O")])
+def test_local_insertion_in_real_mofs_with_the_universal_model(shared_data, name, guest):
+    model = load_model(shared_data / "sus2_published" / "m3gnet" / "l2k3.mtp")
+    (target,) = read_file(shared_data / "mofs" / name)
+    molecule_ = molecule(guest)
+    extent = 2 * np.linalg.norm(molecule_.positions - molecule_.positions.mean(0), axis=1).max()
+    framework = target.atoms.repeat(supercell_repeats(target.atoms.cell.array, 2 * model.r_cut + extent))
+    insertion = LocalInsertion(model, framework, molecule_, name=name)
+    positions = _random_trials(insertion, 40, seed=7)
+    result = insertion.energy_change(positions)
+    picked = np.flatnonzero(~result.overlap)[:3]
+    assert len(picked) == 3
+    expected = _full_cell_changes(model, framework, molecule_, positions[picked])
+    np.testing.assert_allclose(result.energy[picked], expected, rtol=0, atol=1e-8)
+
+
+def _lattice_framework() -> Atoms:
+    """A simple-cubic lattice of carbon atoms, 5 Å apart, in a 10 Å cell."""
+    grid = np.array(np.meshgrid(*[np.arange(2)] * 3, indexing="ij")).reshape(3, -1).T * 5.0
+    return Atoms(f"C{len(grid)}", positions=grid, cell=[10.0] * 3, pbc=True)
+
+
+def _quadrature(framework: Atoms, eps: float, sig: float, cutoff: float, temperature: float, n: int
+                ) -> tuple[float, float]:
+    """<exp(-U/kT)> and <U exp(-U/kT)>/<exp(-U/kT)> over a regular grid of the cell (midpoint rule), U summed
+    over all framework atoms in the 27 nearest cells by brute force."""
+    axis = (np.arange(n) + 0.5) / n
+    points = np.array(np.meshgrid(axis, axis, axis, indexing="ij")).reshape(3, -1).T @ framework.cell.array
+    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T @ framework.cell.array
+    atoms = (framework.positions[None] + shifts[:, None]).reshape(-1, 3)
+    lj = lambda r: 4 * eps * ((sig / r) ** 12 - (sig / r) ** 6)  # noqa: E731
+    energies = np.empty(len(points))
+    for start in range(0, len(points), 4096):
+        r = np.linalg.norm(points[start:start + 4096, None] - atoms[None], axis=-1)
+        energies[start:start + 4096] = np.where(r < cutoff, lj(np.maximum(r, 1e-3)) - lj(cutoff), 0.0).sum(1)
+    w = np.exp(-energies / (kB * temperature))
+    return float(w.mean()), float((w * energies).sum() / w.sum())
+
+
+def test_widom_henry_coefficient_matches_quadrature():
+    framework, guest = _lattice_framework(), Atoms("Ar")
+    eps, sig, cutoff, temperature = 0.0062, 3.4, 4.9, 150.0  # Ar-C mixed: sqrt(0.0103 * 0.0037) eV
+    energy = LennardJonesInsertion(framework, guest, {"Ar": 0.0103, "C": 0.0037}, {"Ar": 3.4, "C": 3.4}, cutoff)
+    assert energy.eps[0, 0] == pytest.approx(eps, rel=1e-2)
+    settings = WidomSettings(temperature=temperature, batch_size=5000, min_trials=100_000, rtol=0.01)
+    result = widom(energy, framework, guest, settings)
+    mean_w, mean_u = _quadrature(framework, float(energy.eps[0, 0]), sig, cutoff, temperature, 64)
+    density = 8 * 12.011 * atomic_mass / 1e-27  # 8 C in 1000 Å^3, kg/m^3
+    assert framework_density(framework) == pytest.approx(density, rel=1e-4)
+    exact_henry = mean_w / (gas_constant * temperature * density)
+    assert result.converged and result.henry_error / result.henry < 0.01
+    assert abs(result.henry - exact_henry) < 3 * result.henry_error
+    exact_enthalpy = (mean_u - kB * temperature) * 96.485332
+    assert abs(result.enthalpy_kj_mol - exact_enthalpy) < 3 * result.enthalpy_error + 1e-3
+    assert result.n_trials == result.n_evaluated + result.n_overlap + result.n_blocked
+    assert result.lowest_energies[0] == pytest.approx(result.lowest_energies.min())
+
+
+def _saved_model(tmp_path):
+    from sus2_model.io.native import save_native
+    from sus2_workflows.campaign.screening import named_model
+    from sus2_workflows.spec import ScreeningModelSpec
+
+    path = tmp_path / "model.pt"
+    save_native(random_model(species=("Cu", "Ni")), path)
+    return named_model(ScreeningModelSpec(path=str(path)))
+
+
+def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
+    from ase.io import write
+
+    from sus2_workflows.campaign import MemoryCache, Workspace
+    from sus2_workflows.campaign.mof import screen_mof
+    from sus2_workflows.spec import EosTarget, MofTarget
+
+    folder = tmp_path / "frameworks"
+    folder.mkdir()
+    write(folder / "porous.cif", _porous_copper())
+    write(folder / "dense.cif", bulk("Cu", "fcc", a=3.61, cubic=True))
+    (folder / "partial.cif").write_text(
+        "data_partial\n_cell_length_a 10\n_cell_length_b 10\n_cell_length_c 10\n_cell_angle_alpha 90\n"
+        "_cell_angle_beta 90\n_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'P 1'\nloop_\n_atom_site_label\n"
+        "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
+        "Cu1 Cu 0 0 0 0.5\nNi1 Ni 0 0 0 0.5\n")
+    target = MofTarget(framework=EosTarget(path=str(folder)), guests=["Ni", "CO2"], min_trials=200, max_trials=400,
+                       binding_sites=1)
+    cache = MemoryCache()
+    screened = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))
+    errors = {f.name: f.error for f in screened.failures}
+    assert "partial occupancies" in errors["partial.cif"]
+    assert "no accessible pore" in errors["dense.cif+Ni"]
+    assert "['C', 'O'] not in the model's species" in errors["porous.cif+CO2"]
+    (result,) = screened.results
+    assert result.name == "porous.cif+Ni" and result.widom.n_trials >= 200
+    assert result.widom.n_trials == result.widom.n_evaluated + result.widom.n_overlap + result.widom.n_blocked
+    assert result.widom.henry > 0 and np.isfinite(result.widom.enthalpy_kj_mol)
+    # 10.83 Å is wider than twice the cutoff (4.6 Å) plus a single atom: no repeat; a rerun reads the cache
+    assert result.supercell == [1, 1, 1] and result.n_framework_atoms == len(_porous_copper())
+    again = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))
+    assert again.results[0].result_hash == result.result_hash
+
+
+@pytest.mark.shared
+def test_screen_mof_command_prints_one_record_per_framework(shared_data, tmp_path, capsys):
+    from sus2_workflows.screen_cli import screen_main
+
+    missing = tmp_path / "missing.cif"
+    code = screen_main(["mof", str(shared_data / "mofs" / "CALF-20.cif"), str(missing), "--guest", "CO2", "--model",
+                        str(shared_data / "sus2_published" / "m3gnet" / "l2k3.mtp"), "--binding-sites", "1",
+                        "--min-trials", "2000", "--rtol", "0.5", "--json"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(records) == 2
+    calf, failed = records
+    assert calf["framework"] == "CALF-20.cif" and calf["guest"] == "CO2" and calf["supercell"] == [2, 2, 2]
+    assert calf["insertions"] == calf["evaluated"] + calf["overlap_rejected"] and calf["insertions"] >= 2000
+    assert calf["henry_mol_kg_pa"] > 0 and calf["henry_error"] > 0 and np.isfinite(calf["qst_kj_mol"])
+    assert abs(calf["binding_energy_ev"]) < 0.2 and "(guest " in calf["site"]  # no dispersion: CO2 hardly binds
+    assert "missing.cif" in failed["framework"] and "no such file" in failed["error"]
