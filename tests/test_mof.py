@@ -105,10 +105,10 @@ def _lattice_framework() -> Atoms:
     return Atoms(f"C{len(grid)}", positions=grid, cell=[10.0] * 3, pbc=True)
 
 
-def _quadrature(framework: Atoms, eps: float, sig: float, cutoff: float, temperature: float, n: int
-                ) -> tuple[float, float]:
+def _quadrature(framework: Atoms, eps: float, sig: float, cutoff: float, temperature: float, n: int,
+                blocked=None) -> tuple[float, float]:
     """<exp(-U/kT)> and <U exp(-U/kT)>/<exp(-U/kT)> over a regular grid of the cell (midpoint rule), U summed
-    over all framework atoms in the 27 nearest cells by brute force."""
+    over all framework atoms in the 27 nearest cells by brute force; weight 0 where ``blocked(points)``."""
     axis = (np.arange(n) + 0.5) / n
     points = np.array(np.meshgrid(axis, axis, axis, indexing="ij")).reshape(3, -1).T @ framework.cell.array
     shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T @ framework.cell.array
@@ -119,17 +119,20 @@ def _quadrature(framework: Atoms, eps: float, sig: float, cutoff: float, tempera
         r = np.linalg.norm(points[start:start + 4096, None] - atoms[None], axis=-1)
         energies[start:start + 4096] = np.where(r < cutoff, lj(np.maximum(r, 1e-3)) - lj(cutoff), 0.0).sum(1)
     w = np.exp(-energies / (kB * temperature))
+    if blocked is not None:
+        w[blocked(points)] = 0.0
     return float(w.mean()), float((w * energies).sum() / w.sum())
 
 
-def test_widom_henry_coefficient_matches_quadrature():
+@pytest.mark.parametrize("blocked", [None, lambda centres: centres[:, 0] < 5.0], ids=["open", "half-blocked"])
+def test_widom_henry_coefficient_matches_quadrature(blocked):
     framework, guest = _lattice_framework(), Atoms("Ar")
     eps, sig, cutoff, temperature = 0.0062, 3.4, 4.9, 150.0  # Ar-C mixed: sqrt(0.0103 * 0.0037) eV
     energy = LennardJonesInsertion(framework, guest, {"Ar": 0.0103, "C": 0.0037}, {"Ar": 3.4, "C": 3.4}, cutoff)
     assert energy.eps[0, 0] == pytest.approx(eps, rel=1e-2)
     settings = WidomSettings(temperature=temperature, batch_size=5000, min_trials=100_000, rtol=0.01)
-    result = widom(energy, framework, guest, settings)
-    mean_w, mean_u = _quadrature(framework, float(energy.eps[0, 0]), sig, cutoff, temperature, 64)
+    result = widom(energy, framework, guest, settings, blocked=blocked)
+    mean_w, mean_u = _quadrature(framework, float(energy.eps[0, 0]), sig, cutoff, temperature, 64, blocked)
     density = 8 * 12.011 * atomic_mass / 1e-27  # 8 C in 1000 Å^3, kg/m^3
     assert framework_density(framework) == pytest.approx(density, rel=1e-4)
     exact_henry = mean_w / (gas_constant * temperature * density)
@@ -138,6 +141,7 @@ def test_widom_henry_coefficient_matches_quadrature():
     exact_enthalpy = (mean_u - kB * temperature) * 96.485332
     assert abs(result.enthalpy_kj_mol - exact_enthalpy) < 3 * result.enthalpy_error + 1e-3
     assert result.n_trials == result.n_evaluated + result.n_overlap + result.n_blocked
+    assert (result.n_blocked > 0.45 * result.n_trials) == (blocked is not None)  # half the cell: x < 5 Å
     assert result.lowest_energies[0] == pytest.approx(result.lowest_energies.min())
 
 
