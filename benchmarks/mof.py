@@ -1,7 +1,7 @@
 """Widom insertion throughput for a guest in a real MOF: trial insertions per second with SUS2's local update, next
 to the same model evaluating the whole loaded cell (energies only, 8 cells per call) and the same loop through the
-ASE calculator (energy and forces, as ASE computes them), in the same run, on the same trials.  Counts the trials the model evaluated apart from those rejected
-by overlap (cheap, no model call).  Prints JSON.
+ASE calculator (energy and forces, as ASE computes them), in the same run, on the same trials.  Counts the trials
+the model evaluated apart from those rejected by overlap (cheap, no model call).  Prints JSON.
 
     python benchmarks/mof.py [--framework ../shared/data/mofs/Mg-MOF-74_Mg-DOBDC.cif] [--guest CO2] [--json]
 """
@@ -103,7 +103,8 @@ def main() -> None:
                                 "evaluated_per_s": round(len(peer) / ase_s, 2)},
         "speed_up_vs_full_cell": round((len(evaluated) / local_s) / (len(peer) / full_s), 1),
         "speed_up_vs_ase": round((len(evaluated) / local_s) / (len(peer) / ase_s), 1),
-        "max_abs_difference_eV": float(max(np.abs(energy[peer] - full).max(), np.abs(energy[peer] - ase_energies).max())),
+        "max_abs_difference_eV": float(max(np.abs(energy[peer] - full).max(),
+                                           np.abs(energy[peer] - ase_energies).max())),
     }
     print(json.dumps(out, indent=None if args.json else 2))
 

@@ -229,7 +229,8 @@ class CampaignSpec(_Strict):
             target["adsorbates"] = [a if a in ADSORBATES or not Path(a).is_file() else (Path(a).name, file_sha256(a))
                                     for a in target["adsorbates"]]
         for target in data["screening"]["mof"]:
-            target["guests"] = [g if not Path(g).is_file() else (Path(g).name, file_sha256(g)) for g in target["guests"]]
+            target["guests"] = [g if not Path(g).is_file() else (Path(g).name, file_sha256(g))
+                                for g in target["guests"]]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

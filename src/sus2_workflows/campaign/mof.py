@@ -82,7 +82,7 @@ def screen_mof(model: ModelDocument, targets: Sequence[MofTarget], ws: Workspace
 
     def failure(name: str, error: str) -> None:
         failures.append(ScreeningFailureDocument(name=name, screen="mof", model_hash=model.model_hash,
-                                                 error=error if error.startswith(name) else f"{name}: {error}"[:500]))
+                                                 error=(error if error.startswith(name) else f"{name}: {error}")[:500]))
 
     for spec in targets:
         for target in eos_targets([spec.framework]):
