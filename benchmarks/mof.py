@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase import Atoms
-from ase.build import molecule
 from scipy.spatial.transform import Rotation
 
 from sus2_model import Sus2Calculator
-from sus2_model.insertion import LocalInsertion, supercell_repeats
+from sus2_model.insertion import LocalInsertion
 from sus2_model.neighbors import build_batch
 from sus2_model.predict import load_model
+from sus2_workflows.steps.mof import framework_supercell, guest_molecule
 from sus2_workflows.steps.targets import read_file
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -56,10 +56,8 @@ def main() -> None:
 
     model = load_model(args.model)
     (target,) = read_file(args.framework)
-    guest = molecule(args.guest)
-    extent = 2 * float(np.linalg.norm(guest.positions - guest.positions.mean(0), axis=1).max())
-    repeats = supercell_repeats(target.atoms.cell.array, 2 * model.r_cut + extent)
-    framework = target.atoms.repeat(repeats)
+    guest = guest_molecule(args.guest)
+    framework = framework_supercell(target.atoms, model.r_cut, guest)
     start = time.perf_counter()
     insertion = LocalInsertion(model, framework, guest, name=target.name)
     setup_s = time.perf_counter() - start
@@ -92,7 +90,7 @@ def main() -> None:
 
     out = {
         "framework": target.name, "guest": args.guest, "model": Path(args.model).name,
-        "framework_atoms": len(framework), "supercell": list(repeats), "cutoff_A": model.r_cut,
+        "framework_atoms": len(framework), "supercell": framework.info["supercell"], "cutoff_A": model.r_cut,
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count(), "setup_s": round(setup_s, 3),
         "local": {"trials": len(positions), "overlap_rejected": int(overlap.sum()), "evaluated": len(evaluated),
                   "seconds": round(local_s, 3), "trials_per_s": round(len(positions) / local_s, 1),

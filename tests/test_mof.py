@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.build import bulk, molecule
+from ase.build import bulk
 from ase.units import kB
 from scipy.constants import atomic_mass, gas_constant
 from scipy.spatial.transform import Rotation
 
-from sus2_model.insertion import LocalInsertion, supercell_repeats
+from sus2_model.insertion import LocalInsertion
 from sus2_model.predict import evaluate, load_model
+from sus2_workflows.steps.mof import framework_supercell, guest_molecule
 from sus2_workflows.steps.targets import read_file
 from sus2_workflows.steps.widom import LennardJonesInsertion, WidomSettings, framework_density, widom
 
@@ -87,9 +88,8 @@ def test_narrow_cell_is_refused_with_its_width():
 def test_local_insertion_in_real_mofs_with_the_universal_model(shared_data, name, guest):
     model = load_model(shared_data / "sus2_published" / "m3gnet" / "l2k3.mtp")
     (target,) = read_file(shared_data / "mofs" / name)
-    molecule_ = molecule(guest)
-    extent = 2 * np.linalg.norm(molecule_.positions - molecule_.positions.mean(0), axis=1).max()
-    framework = target.atoms.repeat(supercell_repeats(target.atoms.cell.array, 2 * model.r_cut + extent))
+    molecule_ = guest_molecule(guest)
+    framework = framework_supercell(target.atoms, model.r_cut, molecule_)
     insertion = LocalInsertion(model, framework, molecule_, name=name)
     positions = _random_trials(insertion, 40, seed=7)
     result = insertion.energy_change(positions)

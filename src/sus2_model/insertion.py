@@ -46,6 +46,22 @@ def contact_distances(guest: np.ndarray, framework: np.ndarray, vdw_factor: floa
     return np.where(either | ~np.isfinite(vdw), covalent, vdw_factor * vdw)
 
 
+def guest_shape(guest: Atoms) -> np.ndarray:
+    """A rigid guest's atom positions (g, 3) about its geometric centre: what trials rotate and place."""
+    return guest.positions - guest.positions.mean(axis=0)
+
+
+def guest_extent(guest: Atoms) -> float:
+    """Diameter (Å) of the sphere about the guest's centre that holds its atoms."""
+    return 2.0 * float(np.linalg.norm(guest_shape(guest), axis=1).max(initial=0.0))
+
+
+def rigid_positions(shape: np.ndarray, centres: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Guest atom positions (B, g, 3) of a rigid ``shape`` (g, 3) at centres (B, 3) with rotation matrices
+    (B, 3, 3)."""
+    return centres[:, None, :] + np.einsum("bij,aj->bai", rotations, shape)
+
+
 def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
     """Distances (Å) between opposite faces of a cell, one per lattice vector."""
     return 1.0 / np.linalg.norm(np.linalg.inv(cell).T, axis=1)
@@ -123,19 +139,19 @@ class LocalInsertion:
 
     def __init__(self, model: Sus2Potential, framework: Atoms, guest: Atoms, vdw_factor: float = VDW_CONTACT,
                  task: str | None = None, name: str = "framework") -> None:
-        self.model, self.name = model, name
+        self.model = model
         self.device, self.dtype = model.shift.device, model.shift.dtype
         self.r_cut = model.r_cut
         index = model.species_index
         self.framework_types = torch.as_tensor(species_indices(framework, index, name), device=self.device)
         self.guest_types = species_indices(guest, index, f"guest {guest.get_chemical_formula()}")
-        self.guest = guest.positions - guest.positions.mean(axis=0)
-        extent = float(np.linalg.norm(self.guest, axis=1).max(initial=0.0))
+        self.guest = guest_shape(guest)
+        extent = guest_extent(guest)
         width = float(perpendicular_widths(framework.cell.array).min())
-        if width < self.r_cut + 2 * extent:
+        if width < self.r_cut + extent:
             raise StructureError(f"{name}: the cell is {width:.2f} Å wide, narrower than the model's cutoff plus "
-                                 f"the guest ({self.r_cut + 2 * extent:.2f} Å): use a supercell")
-        self.images = FrameworkImages(framework, guest, self.r_cut + extent, vdw_factor, name)
+                                 f"the guest ({self.r_cut + extent:.2f} Å): use a supercell")
+        self.images = FrameworkImages(framework, guest, self.r_cut + extent / 2, vdw_factor, name)
         self.task_index = model.task_index(task)
         with torch.no_grad():
             batch = build_batch([framework], self.r_cut, index, names=[name]).to(self.device, self.dtype)
@@ -174,7 +190,7 @@ class LocalInsertion:
 
     def positions(self, centers: np.ndarray, rotations: np.ndarray) -> np.ndarray:
         """Guest atom positions (B, g, 3) for centres (B, 3) (Cartesian, Å) and rotation matrices (B, 3, 3)."""
-        return centers[:, None, :] + np.einsum("bij,aj->bai", rotations, self.guest)
+        return rigid_positions(self.guest, centers, rotations)
 
     @torch.no_grad()
     def energy_change(self, positions: np.ndarray) -> InsertionBatch:

@@ -234,6 +234,11 @@ class CampaignSpec(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def _beside(spec: Path, name: str) -> Path:
+    """A path the spec gives: as it is if absolute, else relative to the spec's folder."""
+    return Path(name) if Path(name).is_absolute() else (spec.parent / name).resolve()
+
+
 def load_spec(path: str | Path) -> CampaignSpec:
     """Read and validate a campaign spec; errors name the file and the offending key."""
     path = Path(path)
@@ -248,7 +253,7 @@ def load_spec(path: str | Path) -> CampaignSpec:
         where = ".".join(str(p) for p in first["loc"])
         raise SpecError(f"{path}: {where}: {first['msg']}") from None
     for k, entry in enumerate(spec.datasets):
-        resolved = (path.parent / entry.path).resolve() if not Path(entry.path).is_absolute() else Path(entry.path)
+        resolved = _beside(path, entry.path)
         if not resolved.exists():
             raise SpecError(f"{path}: datasets.{k}.path: {entry.path} does not exist (relative paths start at the spec)")
         entry.path = str(resolved)
@@ -257,13 +262,13 @@ def load_spec(path: str | Path) -> CampaignSpec:
     targets += [(f"mof.{k}.framework", t.framework) for k, t in enumerate(spec.screening.mof)]
     for where, target in targets:
         if target.path is not None:
-            resolved = Path(target.path) if Path(target.path).is_absolute() else (path.parent / target.path).resolve()
+            resolved = _beside(path, target.path)
             if not resolved.exists():
                 raise SpecError(f"{path}: screening.{where}.path: {target.path} does not exist")
             target.path = str(resolved)
     model = spec.screening.model
     if model is not None:
-        resolved = Path(model.path) if Path(model.path).is_absolute() else (path.parent / model.path).resolve()
+        resolved = _beside(path, model.path)
         if not resolved.is_file():
             raise SpecError(f"{path}: screening.model.path: {model.path} is not a file")
         model.path = str(resolved)
@@ -277,18 +282,17 @@ def load_spec(path: str | Path) -> CampaignSpec:
     for k, target in enumerate(spec.screening.adsorption):
         for j, name in enumerate(target.adsorbates):
             if name not in ADSORBATES:
-                resolved = Path(name) if Path(name).is_absolute() else (path.parent / name).resolve()
+                resolved = _beside(path, name)
                 if not resolved.is_file():
                     raise SpecError(f"{path}: screening.adsorption.{k}.adsorbates.{j}: {name} is neither a library "
                                     f"adsorbate ({', '.join(ADSORBATES)}) nor a file")
                 target.adsorbates[j] = str(resolved)
     for k, target in enumerate(spec.screening.mof):
-        from ase.collections import g2
-        from ase.data import chemical_symbols
+        from .steps.mof import named_guest
 
         for j, name in enumerate(target.guests):
-            if name not in g2.names and name not in chemical_symbols[1:]:
-                resolved = Path(name) if Path(name).is_absolute() else (path.parent / name).resolve()
+            if not named_guest(name):
+                resolved = _beside(path, name)
                 if not resolved.is_file():
                     raise SpecError(f"{path}: screening.mof.{k}.guests.{j}: {name} is neither a molecule of ASE's g2 "
                                     "set (CO2, H2O, N2, CH4, H2, ...), an element nor a file")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from sus2_model import Sus2ModelError
+from ase import Atoms
+
+from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.insertion import LocalInsertion
 from sus2_model.train.data import structure_hash
 
@@ -34,13 +36,12 @@ def _sites(found: list[mof.BindingSite]) -> list[BindingSiteDocument]:
                                 structure_hash=structure_hash(s.atoms)) for s in found]
 
 
-def screen_framework(target: Target, guest_name: str, spec: MofTarget, model: ModelDocument,
+def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: ModelDocument, calculator: Sus2Calculator,
                      progress: bool = False) -> MofDocument:
-    """One framework and one guest: Widom with the local update, then the binding sites; :class:`ScreeningError`
-    (or the model's own error, naming the structure) where it cannot be screened."""
-    calculator = model_calculator(model)
+    """One framework and one guest (:func:`steps.mof.guest_molecule`) with ``model`` (``calculator``: its ASE
+    calculator): Widom with the local update, then the binding sites; :class:`ScreeningError` (or the model's own
+    error, naming the structure) where it cannot be screened."""
     potential = calculator.model
-    guest = mof.guest_molecule(guest_name)
     name = f"{target.name}+{guest.info['guest']}"
     framework = mof.framework_supercell(target.atoms, potential.r_cut, guest)
     energy = LocalInsertion(potential, framework, guest, task=model.task, name=target.name)
@@ -79,6 +80,7 @@ def screen_mof(model: ModelDocument, targets: Sequence[MofTarget], ws: Workspace
                progress: bool = False) -> MofScreeningDocument:
     """Gas adsorption in every framework of ``targets`` for each guest, with ``model``; results cached in ``ws``."""
     results, failures = [], []
+    calculator: Sus2Calculator | None = None
 
     def failure(name: str, error: str) -> None:
         failures.append(ScreeningFailureDocument(name=name, screen="mof", model_hash=model.model_hash,
@@ -89,15 +91,21 @@ def screen_mof(model: ModelDocument, targets: Sequence[MofTarget], ws: Workspace
             if target.atoms is None:
                 failure(target.name, target.error or "unreadable")
                 continue
-            for guest in spec.guests:
-                key = content_key(model.model_hash, model.task, structure_hash(target.atoms), guest,
+            for name in spec.guests:
+                try:
+                    guest = mof.guest_molecule(name)
+                except ScreeningError as exc:
+                    failure(f"{target.name}+{name}", str(exc))
+                    continue
+                key = content_key(model.model_hash, model.task, structure_hash(target.atoms), structure_hash(guest),
                                   spec.model_dump(include=set(WIDOM_KEYS) | set(SITE_KEYS)), mof.contact_rule())
                 hit = ws.cache.get("mof", key)
                 if hit is None:
+                    calculator = calculator or model_calculator(model)
                     try:
-                        hit = screen_framework(target, guest, spec, model, progress).model_dump(mode="json")
+                        hit = screen_framework(target, guest, spec, model, calculator, progress).model_dump(mode="json")
                     except (ScreeningError, Sus2ModelError) as exc:
-                        failure(f"{target.name}+{guest}", str(exc))
+                        failure(f"{target.name}+{name}", str(exc))
                         continue
                     ws.cache.put("mof", key, hit)
                 results.append(MofDocument.model_validate(hit))

@@ -5,9 +5,8 @@ pymatgen's ``EOS`` (Birch-Murnaghan and Vinet), and the checks that turn a fit i
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from ase import Atoms, units
@@ -22,6 +21,7 @@ from sus2_model import Sus2Calculator, Sus2ModelError
 from sus2_model.predict import Prediction
 
 from ..errors import ScreeningError
+from .progress import progress_bar
 
 WINDOW = 0.06  # ± relative volume around the relaxed cell (the ACWF window)
 POINTS = 7
@@ -135,7 +135,7 @@ def relax_all(structures: Sequence[Atoms], calculator: Calculator, fmax: float =
         relaxed.calc = None
         running.append((k, relaxed, BFGS(FrechetCellFilter(relaxed), logfile=None)))
     # the filter's 3x3 matrix functions run fastest without BLAS threads (3x on 2 busy cores); the model keeps torch's
-    with _relaxing(len(running), progress) as advance, threadpool_limits(limits=1, user_api="blas"):
+    with progress_bar("relaxing", len(running), progress) as advance, threadpool_limits(limits=1, user_api="blas"):
         for step in range(steps + 1):
             still = []
             for (k, relaxed, optimizer), prediction in zip(running, _predictions([r[1] for r in running], calculator)):
@@ -178,20 +178,6 @@ def _predictions(images: list[Atoms], calculator: Sus2Calculator) -> list[Predic
         return calculator.predict(images, batch_size=BATCH_SIZE)
     except Sus2ModelError:
         return [_attempt(lambda a: calculator.predict([a])[0], atoms) for atoms in images]
-
-
-@contextmanager
-def _relaxing(total: int, shown: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar of finished relaxations (or nothing), as a function that advances it."""
-    if not shown:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("relaxing", total=total)
-        yield lambda: bar.advance(task)
 
 
 def _volume_checked(original: Atoms, relaxed: Atoms) -> Atoms:

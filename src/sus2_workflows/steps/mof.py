@@ -21,7 +21,7 @@ from ase.geometry import find_mic
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from ase.optimize import BFGS
 
-from sus2_model.insertion import NON_METALS, VDW_CONTACT, supercell_repeats
+from sus2_model.insertion import NON_METALS, VDW_CONTACT, guest_extent, supercell_repeats
 
 from ..errors import ScreeningError
 from .adsorbates import molecule_file
@@ -33,17 +33,22 @@ RELAX_STEPS = 300
 DISPERSION_METHOD = "PBE"  # D3(BJ) parameters of the functional the published universal model was fitted to
 
 
+def named_guest(name: str) -> bool:
+    """Whether ``name`` is a guest by name (a g2 molecule or an element), not a file."""
+    return name in g2.names or name in chemical_symbols[1:]
+
+
 def guest_molecule(name: str) -> Atoms:
     """A rigid guest: a molecule of ASE's g2 set by name (CO2, H2O, N2, CH4, H2, ...), one atom by its symbol (Ar,
     Kr, Xe, ...) or a molecule read from a file, its centre of mass at the origin."""
     if name in g2.names:
         atoms = molecule(name)
-    elif name in chemical_symbols[1:]:
+    elif named_guest(name):
         atoms = Atoms(name)
     else:
         atoms = molecule_file(name, "guest", "not a molecule of ASE's g2 set, an element or a file")
     atoms.positions -= atoms.get_center_of_mass()
-    atoms.info["guest"] = name if name in g2.names or name in chemical_symbols else Path(name).name
+    atoms.info["guest"] = name if named_guest(name) else Path(name).name
     return atoms
 
 
@@ -52,11 +57,6 @@ def contact_rule() -> dict[str, str]:
     return {"metal": "sum of covalent radii (ASE)",
             "non-metal": f"{VDW_CONTACT} x sum of van der Waals radii (Alvarez 2013, ASE)",
             "non_metals": " ".join(sorted(chemical_symbols[z] for z in NON_METALS))}
-
-
-def guest_extent(guest: Atoms) -> float:
-    """Diameter (Å) of the sphere around the guest's centre that holds its atoms."""
-    return 2.0 * float(np.linalg.norm(guest.positions - guest.positions.mean(axis=0), axis=1).max(initial=0.0))
 
 
 def framework_supercell(framework: Atoms, cutoff: float, guest: Atoms) -> Atoms:

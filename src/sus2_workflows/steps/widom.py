@@ -23,9 +23,11 @@ from ase.units import kB, kJ, mol
 from scipy.constants import atomic_mass, gas_constant
 from scipy.spatial.transform import Rotation
 
-from sus2_model.insertion import VDW_CONTACT, FrameworkImages, InsertionBatch
+from sus2_model.insertion import VDW_CONTACT, FrameworkImages, InsertionBatch, guest_extent, guest_shape, \
+    rigid_positions
 
 from ..errors import ScreeningError
+from .progress import progress_bar
 
 EV_TO_KJ_MOL = mol / kJ  # 96.485 kJ/mol per eV, from ASE's units
 HISTOGRAM_EDGES = np.linspace(-1.5, 1.0, 126)  # eV: the insertion energies the report plots (0.02 eV bins)
@@ -114,21 +116,20 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     beta = 1.0 / (kB * settings.temperature)
     rt = kB * settings.temperature
     cell = framework.cell.array
-    shape = guest.positions - guest.positions.mean(axis=0)
+    shape = guest_shape(guest)
     counts, weights, weighted = [], [], []
     n_overlap = n_blocked = 0
     histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
     lowest_e, lowest_p = np.zeros(0), np.zeros((0, len(guest), 3))
     start = time.perf_counter()
-    bar = _progress(progress, name, settings.max_trials)
     converged = False
-    try:
+    with progress_bar(f"Widom {name}", settings.max_trials, progress) as advance:
         step = min(settings.batch_size, max(1, settings.min_trials // settings.n_blocks))  # blocks by min_trials
         while sum(counts) < settings.max_trials:
             n = min(step, settings.max_trials - sum(counts))
             centres = rng.random((n, 3)) @ cell
             rotations = Rotation.random(n, random_state=rng).as_matrix()
-            positions = centres[:, None, :] + np.einsum("bij,aj->bai", rotations, shape)
+            positions = rigid_positions(shape, centres, rotations)
             du = np.full(n, np.inf)
             free = np.ones(n, dtype=bool) if blocked is None else ~blocked(centres)
             n_blocked += int(n - free.sum())
@@ -142,10 +143,11 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
                 raise ScreeningError(f"{name}: an insertion at {np.round(centres[k], 2).tolist()} Å has dU = "
                                      f"{du[k]:.2f} eV, below -{settings.max_binding_ev} eV: the model is outside its "
                                      "data there (atoms too close for its training set?)")
-            w = np.where(finite, np.exp(-beta * np.where(finite, du, 0.0)), 0.0)
+            u = np.where(finite, du, 0.0)
+            w = np.where(finite, np.exp(-beta * u), 0.0)
             counts.append(n)
             weights.append(w.sum())
-            weighted.append((w * np.where(finite, du, 0.0)).sum())
+            weighted.append((w * u).sum())
             histogram += np.histogram(np.clip(du[finite], HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1] - 1e-9),
                                       HISTOGRAM_EDGES)[0]
             lowest_e = np.concatenate([lowest_e, du[finite]])
@@ -154,12 +156,10 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
             lowest_e, lowest_p = lowest_e[order], lowest_p[order]
             mean_w, error_w, _, _ = _block_statistics(np.array(counts), np.array(weights), np.array(weighted),
                                                       settings.n_blocks, rt)
-            bar(n)
+            advance(n)
             if sum(counts) >= settings.min_trials and mean_w > 0 and error_w / mean_w < settings.rtol:
                 converged = True
                 break
-    finally:
-        bar(None)
     if not np.any(np.array(weights) > 0):
         raise ScreeningError(f"{name}: none of {sum(counts)} insertions of {guest.get_chemical_formula()} found room "
                              f"({n_overlap} overlapped the framework, {n_blocked} fell in blocked pockets): no "
@@ -172,26 +172,6 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
                        time.perf_counter() - start, histogram.tolist(), lowest_e, lowest_p)
 
 
-def _progress(show: bool, name: str, total: int) -> Callable[[int | None], None]:
-    """A rich progress bar advanced by ``bar(n)`` and closed by ``bar(None)``; a no-op when not shown."""
-    if not show:
-        return lambda n: None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=True)
-    task = bar.add_task(f"Widom {name}", total=total)
-    bar.start()
-
-    def advance(n: int | None) -> None:
-        if n is None:
-            bar.stop()
-        else:
-            bar.advance(task, n)
-
-    return advance
-
-
 class LennardJonesInsertion:
     """dU of a rigid guest in a rigid framework from truncated and shifted Lennard-Jones pairs (Lorentz-Berthelot
     mixing of per-element ``epsilon`` (eV) and ``sigma`` (Å)): a pair potential whose Henry coefficient a
@@ -200,8 +180,7 @@ class LennardJonesInsertion:
     def __init__(self, framework: Atoms, guest: Atoms, epsilon: Mapping[str, float], sigma: Mapping[str, float],
                  cutoff: float = 6.0, vdw_factor: float = VDW_CONTACT, name: str = "framework") -> None:
         self.cutoff = cutoff
-        self.images = FrameworkImages(framework, guest, cutoff + float(np.ptp(guest.positions, axis=0).max()),
-                                      vdw_factor, name)
+        self.images = FrameworkImages(framework, guest, cutoff + guest_extent(guest), vdw_factor, name)
         fw, gs = framework.get_chemical_symbols(), guest.get_chemical_symbols()
         eps = np.sqrt(np.outer([epsilon[s] for s in gs], [epsilon[s] for s in fw]))
         sig = 0.5 * np.add.outer([sigma[s] for s in gs], [sigma[s] for s in fw])
