@@ -46,6 +46,24 @@ def test_placements_are_named_and_an_overlapping_one_is_rejected(cu111):
         ads.place(cu111, adsorbate("O"), cu111.positions[-1] + [0.1, 0.0, 0.2], "inside")
 
 
+def test_a_pressed_placement_sits_on_the_repulsive_wall(cu111):
+    """``pressed`` lowers the adsorbate straight down to CLOSE_CONTACT x the covalent bond, deeper on a hollow than
+    on top of an atom; a configuration already that close is left alone."""
+    configurations, _ = ads.placements(cu111, adsorbate("CO"), 0)
+    top = cu111.positions[:, 2].max()
+    drops = {}
+    for placed in configurations:
+        low = ads.pressed(placed, len(cu111))
+        assert ads._contact_ratio(low, len(cu111)) == pytest.approx(ads.CLOSE_CONTACT, abs=1e-6)
+        shift = low.positions[16:] - placed.positions[16:]
+        assert np.allclose(shift[:, :2], 0) and np.allclose(shift[:, 2], shift[0, 2]) and shift[0, 2] < 0
+        assert low.info["placement"] == placed.info["placement"] + "-pressed"
+        drops[placed.info["placement"]] = placed.positions[16, 2] - low.positions[16, 2]
+        assert ads.pressed(low, len(cu111)) is None
+    assert drops["ontop-0"] < drops["bridge-0"] < drops["hollow-0"]
+    assert min(low.positions[16, 2] for low in [ads.pressed(c, 16) for c in configurations]) > top
+
+
 def test_relaxed_o_finds_hollow_sites_and_the_filter_names_anomalies(cu111):
     configurations, _ = ads.placements(cu111, adsorbate("O"), 0)
     hollow = configurations[2]
@@ -121,7 +139,7 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
                                 "min_slab": 4.0, "fixed_layers": 1}]}})
     seeds = campaign.seed_structures(spec)
     surface = [a for a in seeds if a.info["source"].startswith("seed:surface:Cu(111):")]
-    assert len(surface) == 5  # the clean slab and O on 4 sites
+    assert len(surface) == 9  # the clean slab, O on 4 sites and the 4 pressed onto the surface
     assert campaign.learning.md_starts(seeds)[-1].info["source"] == "seed:surface:Cu(111):1"
     ws = Workspace(tmp_path, MemoryCache())
     result = run_inline(spec, ws)
@@ -147,7 +165,7 @@ def _relaxations_explore_the_placements(seeds, model_path):
     from sus2_workflows.steps.active import relaxation_frames
 
     starts = placement_starts(seeds)
-    assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 5)]
+    assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 9)]
     model = load_model(model_path)
     frames = relaxation_frames(model, starts, steps=30, sample_every=5)
     calculator = Sus2Calculator(model)

@@ -75,6 +75,8 @@ def test_fits_that_are_no_result_are_named_failures():
         fit_eos(v, -0.1 * (v - 11.5) ** 2)
     with pytest.raises(ScreeningError, match="at least 5 finite"):
         fit_eos(v, [np.nan] * 7)
+    with pytest.raises(ScreeningError, match="B1 = -2 is not positive"):
+        fit_eos(v, birch_murnaghan(v, -3.0, 11.5, 0.8, -2.0))  # convex and bracketed, but B0 falls under compression
     fit = fit_eos(v, birch_murnaghan(v, -3.0, 11.5, 0.8, 4.5))
     assert fit.v0 == pytest.approx(11.5, abs=1e-6) and fit.b1 == pytest.approx(4.5, abs=1e-4)
 
@@ -110,7 +112,7 @@ def test_delta_metrics_of_acwf():
 
 def test_sus2_screen_eos_prints_a_record_or_an_error_per_structure(tmp_path, structure_files, capsys):
     model = tmp_path / "cu_ni.pt"
-    save_native(fitted_emt_model(n_train=16), model)
+    save_native(fitted_emt_model(), model)
     assert main(["screen", "eos", str(structure_files), "--model", str(model), "--json"]) == 0
     records = {r["file"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert len(records) == 6
@@ -140,7 +142,7 @@ def test_spec_named_model_screens_with_an_emt_reference(tmp_path):
     from sus2_workflows import campaign
     from sus2_workflows.labelers import make_labeler
 
-    fitted = fitted_emt_model(n_train=16)
+    fitted = fitted_emt_model()
     save_native(fitted, tmp_path / "cu_ni.pt")
     path = tmp_path / "spec.yaml"
     screening = {"model": {"path": "cu_ni.pt"}, "eos": [{"element": "Cu", "prototype": "fcc"}],
@@ -221,7 +223,7 @@ def test_a_grid_beyond_the_training_volumes_is_named(tmp_path):
     assert "leaves the training volumes" in beyond_training([10.0, 13.0], [10.0, 12.0])
     assert "no training structure" in beyond_training([10.0, 12.0], [])
 
-    save_native(fitted_emt_model(n_train=16), tmp_path / "cu_ni.pt")
+    save_native(fitted_emt_model(), tmp_path / "cu_ni.pt")
     model = campaign.screening_model(None, ScreeningModelSpec(path=str(tmp_path / "cu_ni.pt")))
     ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
     (result,) = campaign.screen(model, [EosTarget(element="Cu", prototype="fcc")], ws).results

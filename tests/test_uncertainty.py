@@ -19,3 +19,24 @@ def test_grade_is_low_inside_and_high_outside_the_training_set():
     outside = grade([squeezed, surface])
     assert np.median(inside) < 3.0
     assert outside.min() > 5 * np.median(inside)
+
+
+def test_selection_takes_the_first_uncertain_frame_of_each_trajectory():
+    """Frames after a trajectory's first uncertain one are never picked (they were reached with untrusted forces);
+    other trajectories and frames without a trajectory are picked on their own grades."""
+    from sus2_workflows.steps.active import select_uncertain
+
+    model = fitted_emt_model(n_train=24)
+    training = emt_dataset(40, seed=0)
+
+    def frame(a: float, trajectory: str | None, step: int):
+        atoms = bulk("Cu", "fcc", a=a, cubic=True)
+        atoms.info = {"source": f"{trajectory or 'single'}:{step}"} | ({"trajectory": trajectory} if trajectory else {})
+        return atoms
+
+    candidates = [frame(3.61, "md:A", 1), frame(3.0, "md:A", 2), frame(2.9, "md:A", 3), frame(3.61, "relax:B", 1),
+                  frame(2.95, "relax:B", 2), frame(3.05, None, 0), frame(2.92, None, 1)]
+    selected, grades = select_uncertain(model, training, candidates, threshold=5.0, max_new=10)
+    assert grades[0] < 5.0 < grades[1] < grades[2] and grades[3] < 5.0 < grades[4]
+    assert [a.info["source"] for a in selected] == ["md:A:2", "relax:B:2", "single:0", "single:1"]
+    assert len(select_uncertain(model, training, candidates, threshold=5.0, max_new=2)[0]) == 2

@@ -17,11 +17,11 @@ from sus2_model.uncertainty import ExtrapolationGrade
 from .adsorption import RELAX_FMAX
 
 
-def _snapshot(atoms: Atoms, source: str) -> Atoms:
-    """A copy of ``atoms`` without its calculator, named ``source``."""
+def _snapshot(atoms: Atoms, trajectory: str, step: int) -> Atoms:
+    """A copy of ``atoms`` without its calculator, named by its trajectory and step."""
     frame = atoms.copy()
     frame.calc = None
-    frame.info = {"source": source}
+    frame.info = {"source": f"{trajectory}:{step}", "trajectory": trajectory}
     return frame
 
 
@@ -41,7 +41,7 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float,
                 dyn.run(sample_every)
             except StructureError:
                 break
-            frames.append(_snapshot(atoms, f"md:{start.info.get('source', k)}:{n + sample_every}"))
+            frames.append(_snapshot(atoms, f"md:{start.info.get('source', k)}", n + sample_every))
     return frames
 
 
@@ -61,7 +61,7 @@ def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int,
                 converged = optimizer.run(fmax=RELAX_FMAX, steps=sample_every)
             except StructureError:
                 break
-            frames.append(_snapshot(atoms, f"relax:{start.info.get('source', k)}:{n + sample_every}"))
+            frames.append(_snapshot(atoms, f"relax:{start.info.get('source', k)}", n + sample_every))
             if converged:
                 break
     return frames
@@ -69,12 +69,25 @@ def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int,
 
 def select_uncertain(model: Sus2Potential, training: Sequence[Atoms], candidates: Sequence[Atoms], threshold: float,
                      max_new: int) -> tuple[list[Atoms], np.ndarray]:
-    """Candidates whose extrapolation grade exceeds ``threshold``; at most ``max_new``, spread out by farthest-point
-    selection in descriptor space.  Returns the selection and every candidate's grade."""
+    """Candidates whose extrapolation grade exceeds ``threshold`` — of a trajectory's frames only the first that does
+    (as MLIP-2's active learning breaks a trajectory there) — at most ``max_new``, spread out by farthest-point
+    selection in descriptor space.  Returns the selection and every candidate's grade.
+
+    The frames after a trajectory's first uncertain one were reached with forces the model could not be trusted
+    for: in a Quantum ESPRESSO Cu(111)+O campaign, the highest-graded frames of the model's relaxations had O driven
+    into the slab, DFT forces of 110 to 19,724 eV/Å (dropped by curation) or no converged SCF at all, so the model
+    never saw the O–Cu repulsion its relaxations lacked.  Frames without a ``trajectory`` each count as their own."""
     if not candidates:
         return [], np.zeros(0)
     grades = ExtrapolationGrade(model, training)(candidates)
-    pool = [c for c, g in zip(candidates, grades) if g > threshold]
+    pool: list[Atoms] = []
+    broken: set[str] = set()
+    for candidate, grade in zip(candidates, grades):
+        trajectory = candidate.info.get("trajectory")
+        if grade > threshold and trajectory not in broken:
+            pool.append(candidate)
+            if trajectory is not None:
+                broken.add(trajectory)
     if len(pool) > max_new:
         chosen = farthest_point_selection(structure_descriptors(model, pool), max_new)
         pool = [pool[i] for i in chosen]

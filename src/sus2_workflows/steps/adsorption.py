@@ -23,6 +23,7 @@ from ..errors import ScreeningError
 LAYER_GAP = 0.5  # Å: atoms closer in height than this are one layer
 HEIGHT_FRACTION = 0.9  # initial height of the binding atom: this fraction of its covalent bond to a surface atom
 MIN_CONTACT = 0.6  # a placement overlaps the surface if two atoms are closer than this fraction of their bond
+CLOSE_CONTACT = 0.85  # a placement pressed onto the surface: its closest contact is this fraction of the bond
 BOND_MULT = 1.25  # covalent radii x this: the bonds inside the adsorbate (dissociation) and of the site
 SURFACE_MULT = 1.5  # covalent radii x this: the slab's own bonds (surface changed) and adsorbate-slab contact
 RANDOM_TILT = 30.0  # degrees: at most this tilt of a randomly placed molecule
@@ -126,6 +127,32 @@ def place(slab: Atoms, adsorbate: Atoms, position: Sequence[float], label: str) 
         raise ScreeningError(f"placement {label}: the adsorbate overlaps the surface ({placed[i].symbol}-"
                              f"{slab[j].symbol} {distance[i, j]:.2f} Å apart)")
     return configuration
+
+
+def _contact_ratio(atoms: Atoms, n_slab: int) -> float:
+    """The closest adsorbate-slab contact of ``atoms`` as a fraction of the two atoms' covalent bond."""
+    _, distance = get_distances(atoms.positions[n_slab:], atoms.positions[:n_slab], cell=atoms.cell, pbc=atoms.pbc)
+    bond = np.add.outer([_radius(s) for s in atoms.get_chemical_symbols()[n_slab:]],
+                        [_radius(s) for s in atoms.get_chemical_symbols()[:n_slab]])
+    return float((distance / bond).min())
+
+
+def pressed(configuration: Atoms, n_slab: int, contact: float = CLOSE_CONTACT) -> Atoms | None:
+    """A copy of ``configuration`` with its adsorbate moved straight down until its closest contact with the slab is
+    ``contact`` x their covalent bond (bisection on the height), or ``None`` if it is that close already.  These
+    configurations sample the repulsive wall that a model's relaxations must not pass."""
+    if _contact_ratio(configuration, n_slab) <= contact:
+        return None
+    top = configuration.positions[:n_slab, 2].max()
+    low, high = 0.0, configuration.positions[n_slab:, 2].min() - top  # the drop, in Å, bracketing the contact
+    trial = configuration.copy()
+    for _ in range(50):
+        drop = 0.5 * (low + high)
+        trial.positions[n_slab:] = configuration.positions[n_slab:] - [0.0, 0.0, drop]
+        low, high = (drop, high) if _contact_ratio(trial, n_slab) > contact else (low, drop)
+    trial.positions[n_slab:] = configuration.positions[n_slab:] - [0.0, 0.0, high]
+    trial.info["placement"] = f"{configuration.info.get('placement', '')}-pressed"
+    return trial
 
 
 def site_positions(slab: Atoms, height: float) -> dict[str, list[np.ndarray]]:

@@ -1,6 +1,6 @@
 """Equation-of-state screening: relax (cell and positions), E(V) on a volume grid around the relaxed cell, fits by
 pymatgen's ``EOS`` (Birch-Murnaghan and Vinet), and the checks that turn a fit into a result or a named failure
-(minimum not bracketed -> re-centred and re-run; B0 <= 0, non-convex data or a large residual -> failure).
+(minimum not bracketed -> re-centred and re-run; B0 <= 0, B1 <= 0, non-convex data or a large residual -> failure).
 ν and ε compare two equations of state as the ACWF verification does."""
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class EosFit:
 
 def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = FITS[0]) -> EosFit:
     """Fit E(V) per atom with pymatgen's ``EOS(kind)``; :class:`ScreeningError` where it is no result: too few
-    points, non-convex data, B0 <= 0, a minimum outside the sampled volumes or an rms misfit above
-    ``MAX_RESIDUAL_MEV``."""
+    points, non-convex data, B0 <= 0, B1 <= 0 (a bulk modulus that falls under compression), a minimum outside the
+    sampled volumes or an rms misfit above ``MAX_RESIDUAL_MEV``."""
     from pymatgen.analysis.eos import EOS
 
     v, e = np.asarray(volumes, float), np.asarray(energies, float)
@@ -91,17 +91,14 @@ def fit_eos(volumes: Sequence[float], energies: Sequence[float], kind: str = FIT
                     residual)
     if not result.b0_gpa > 0:
         raise ScreeningError(f"EOS: {kind} B0 = {result.b0_gpa:.3g} GPa is not positive")
+    if not result.b1 > 0:
+        raise ScreeningError(f"EOS: {kind} B1 = {result.b1:.3g} is not positive (B0 would fall under compression)")
     if not v.min() < result.v0 < v.max():
         raise UnbracketedError(f"EOS: the {kind} minimum V0 = {result.v0:.3f} Å³/atom lies outside the sampled "
                                f"{v.min():.3f}-{v.max():.3f} Å³/atom", result.v0)
     if residual > MAX_RESIDUAL_MEV:
         raise ScreeningError(f"EOS: {kind} rms misfit {residual:.2f} meV/atom > {MAX_RESIDUAL_MEV} meV/atom")
     return result
-
-
-def fit_birch_murnaghan(volumes: Sequence[float], energies: Sequence[float]) -> EosFit:
-    """:func:`fit_eos` with Birch-Murnaghan."""
-    return fit_eos(volumes, energies, "birch_murnaghan")
 
 
 def relax(atoms: Atoms, calculator: Calculator, fmax: float = RELAX_FMAX, steps: int = RELAX_STEPS) -> Atoms:
