@@ -118,10 +118,7 @@ def place(slab: Atoms, adsorbate: Atoms, position: Sequence[float], label: str) 
     configuration = slab.copy()
     configuration.extend(placed)
     configuration.info.update({"placement": label, "adsorbate": adsorbate.info.get("adsorbate", "")})
-    _, distance = get_distances(placed.positions, slab.positions, cell=slab.cell, pbc=slab.pbc)
-    bond = np.add.outer([_radius(s) for s in placed.get_chemical_symbols()],
-                        [_radius(s) for s in slab.get_chemical_symbols()])
-    ratio = distance / bond
+    distance, ratio = _contacts(configuration, len(slab))
     if ratio.min() < MIN_CONTACT:
         i, j = np.unravel_index(np.argmin(ratio), ratio.shape)
         raise ScreeningError(f"placement {label}: the adsorbate overlaps the surface ({placed[i].symbol}-"
@@ -129,12 +126,18 @@ def place(slab: Atoms, adsorbate: Atoms, position: Sequence[float], label: str) 
     return configuration
 
 
+def _contacts(atoms: Atoms, n_slab: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adsorbate-slab distances of ``atoms`` (adsorbate atoms x slab atoms, Å) and the same as fractions of each
+    pair's covalent bond."""
+    _, distance = get_distances(atoms.positions[n_slab:], atoms.positions[:n_slab], cell=atoms.cell, pbc=atoms.pbc)
+    symbols = atoms.get_chemical_symbols()
+    bond = np.add.outer([_radius(s) for s in symbols[n_slab:]], [_radius(s) for s in symbols[:n_slab]])
+    return distance, distance / bond
+
+
 def _contact_ratio(atoms: Atoms, n_slab: int) -> float:
     """The closest adsorbate-slab contact of ``atoms`` as a fraction of the two atoms' covalent bond."""
-    _, distance = get_distances(atoms.positions[n_slab:], atoms.positions[:n_slab], cell=atoms.cell, pbc=atoms.pbc)
-    bond = np.add.outer([_radius(s) for s in atoms.get_chemical_symbols()[n_slab:]],
-                        [_radius(s) for s in atoms.get_chemical_symbols()[:n_slab]])
-    return float((distance / bond).min())
+    return float(_contacts(atoms, n_slab)[1].min())
 
 
 def pressed(configuration: Atoms, n_slab: int, contact: float = CLOSE_CONTACT) -> Atoms | None:
