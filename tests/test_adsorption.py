@@ -146,6 +146,9 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
     (screened,) = result.adsorption
     assert screened.name == "Cu(111)+O" and screened.dft.n_checked == len(screened.minima)
     assert screened.dft.success is not None and screened.dft.mae is not None
+    (iteration,) = [d for (kind, _), d in ws.cache.documents.items() if kind == "active_learning"]
+    ends = [a["info"] for a in iteration["selected"] if a["info"].get("minimum")]  # the model's own minima
+    assert iteration["n_minima"] == len(ends) >= 1 and all(e["source"].startswith("relax:seed:surface:") for e in ends)
     errors = sorted(f.error for f in result.failures)
     assert any("no-such.xyz" in e and "not in the library" in e for e in errors)
     assert any(e.startswith("Cu(111)+O: the slab is") and "thinner than the model's cutoff" in e for e in errors)
@@ -163,16 +166,24 @@ def _relaxations_explore_the_placements(seeds, model_path):
 
     from sus2_workflows.campaign.learning import placement_starts
     from sus2_workflows.steps.active import relaxation_frames
+    from sus2_workflows.steps.adsorption import RELAX_FMAX
 
     starts = placement_starts(seeds)
     assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 9)]
     model = load_model(model_path)
     frames = relaxation_frames(model, starts, steps=30, sample_every=5)
     calculator = Sus2Calculator(model)
+    ends = 0
     for start in starts:
         mine = [f for f in frames if f.info["source"].startswith(f"relax:{start.info['source']}:")]
-        assert 1 <= len(mine) <= 6
+        assert 1 <= len(mine) <= 7  # every 5th of the first 30 steps, and the end point
         assert calculator.get_potential_energy(mine[-1]) < calculator.get_potential_energy(start)
+        if mine[-1].info.get("minimum"):
+            ends += 1
+            assert np.isclose(mine[-1].info["model_energy"], calculator.get_potential_energy(mine[-1]))
+            assert np.abs(calculator.get_forces(mine[-1])).max() < RELAX_FMAX
+        assert not any(f.info.get("minimum") for f in mine[:-1])
+    assert ends >= len(starts) // 2
 
 
 def _screen_adsorption_command(tmp_path, model_path, capsys):

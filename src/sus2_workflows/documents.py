@@ -167,8 +167,9 @@ class ActiveLearningDocument(MsonableModel):
     grades: list[float]
     selected_hashes: list[str]
     selected: list[dict[str, Any]] = Field([], description="the chosen frames, unlabelled")
+    n_minima: int = Field(0, description="how many of them are relaxation minima (the rest: uncertain frames)")
     labeler_settings: dict[str, Any]
-    converged: bool = Field(description="nothing was uncertain: the loop ends here")
+    converged: bool = Field(description="nothing to label: the loop ends here")
     provenance: Provenance = Field(default_factory=Provenance)
 
 

@@ -139,8 +139,9 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     if failures:
         lines += ["", "## Failed reference calculations", ""] + [f"- {f['source']}: {f['error'][:160]}" for f in failures]
     lines += ["", "## Active learning", ""]
-    lines += _table(["iteration", "frames explored", "selected", "max grade"],
-                    [[r["iteration"], r["n_explored"], len(r["selected_hashes"]), f"{max(r['grades'], default=0):.2f}"]
+    lines += _table(["iteration", "frames explored", "selected", "of them minima", "max grade"],
+                    [[r["iteration"], r["n_explored"], len(r["selected_hashes"]), r.get("n_minima", 0),
+                      f"{max(r['grades'], default=0):.2f}"]
                      for r in sorted(docs.get("active_learning", []),
                                      key=lambda r: r["iteration"])])
     return "\n".join(lines) + "\n"

@@ -95,7 +95,8 @@ class DbsSpec(_Strict):
 
 
 class ActiveLearningSpec(_Strict):
-    """Explore with MD, grade extrapolation, label the most uncertain frames, retrain."""
+    """Explore with MD (and, on learned surfaces, relaxations of every placement), grade extrapolation, label the
+    most uncertain frames (and, with ``label_minima``, the relaxations' new minima), retrain."""
 
     iterations: int = Field(2, ge=0)
     md_temperature_k: float = Field(800.0, gt=0)
@@ -103,6 +104,7 @@ class ActiveLearningSpec(_Strict):
     sample_every: int = Field(5, ge=1)
     grade_threshold: float = Field(3.0, gt=0)
     max_new_per_iteration: int = Field(4, ge=1)
+    label_minima: bool = True
 
 
 class EosTarget(_Strict):

@@ -17,7 +17,7 @@ from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDat
     ModelDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
 from ..hashing import content_key
 from ..spec import ActiveLearningSpec
-from ..steps.active import explore, relaxation_frames, select_uncertain
+from ..steps.active import explore, new_minima, relaxation_frames, select_uncertain
 from ..steps.label import Labeler
 from ..steps.train import held_out_errors, train_model
 from .cache import Workspace
@@ -106,8 +106,9 @@ def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
 def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDocument, settings: ActiveLearningSpec,
                        labeler: Labeler, ws: Workspace) -> ActiveLearningDocument:
     """One iteration: MD with the current model from :func:`md_starts` and relaxations from
-    :func:`placement_starts`, the extrapolation grade of every frame, and the most informative uncertain frames to
-    label; ``converged`` (nothing uncertain) ends the loop."""
+    :func:`placement_starts`, the extrapolation grade of every frame, the most informative uncertain frames to label
+    and, with ``label_minima``, the relaxations' minima no label is near yet (:func:`~..steps.active.new_minima`);
+    ``converged`` (nothing to label) ends the loop."""
     key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump())
     hit = ws.cache.get("active_learning", key)
     if hit is not None:
@@ -120,10 +121,12 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
                                 task=model.task)
     selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
                                         settings.max_new_per_iteration)
+    minima = new_minima(frames, grades, settings.grade_threshold, training) if settings.label_minima else []
+    selected += minima
     document = ActiveLearningDocument(
         iteration=iteration, model_hash=model.model_hash, n_explored=len(frames), grades=[float(g) for g in grades],
         selected_hashes=[structure_hash(a) for a in selected], selected=[atoms_to_dict(a) for a in selected],
-        labeler_settings=labeler.settings(), converged=not selected,
+        n_minima=len(minima), labeler_settings=labeler.settings(), converged=not selected,
         provenance=Provenance(inputs={"model_hash": model.model_hash, "dataset_hash": dataset.dataset_hash}))
     ws.cache.put("active_learning", key, document.model_dump(mode="json"))
     return document

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 from ase import Atoms, units
+from ase.geometry import find_mic
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.optimize import BFGS
@@ -14,7 +15,10 @@ from sus2_model import StructureError, Sus2Calculator, Sus2Potential
 from sus2_model.selection import farthest_point_selection, structure_descriptors
 from sus2_model.uncertainty import ExtrapolationGrade
 
-from .adsorption import RELAX_FMAX
+from .adsorption import RELAX_FMAX, RELAX_STEPS
+
+MINIMUM_SHIFT = 0.1  # Å: a training structure this close to a model minimum, atom by atom, already labels it
+MINIMUM_SAME_ENERGY = 0.005  # eV: end points of one composition this close in model energy are one minimum
 
 
 def _snapshot(atoms: Atoms, trajectory: str, step: int) -> Atoms:
@@ -47,24 +51,64 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float,
 
 def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int, sample_every: int,
                       task: str | None = None) -> list[Atoms]:
-    """Frames along a BFGS relaxation with the model from each start, every ``sample_every`` steps until it
-    converges: the configurations a screen's relaxations pass through (an adsorbate sinking from its placement height
-    into a hollow), which MD at the placement rarely visits.  A relaxation that drives atoms closer than the model
-    allows ends there (its frames so far are kept)."""
+    """Frames along a BFGS relaxation with the model from each start: every ``sample_every`` steps of its first
+    ``steps``, and its end point when it converges within :data:`~.adsorption.RELAX_STEPS` (``info["minimum"]``,
+    the model's energy in ``info["model_energy"]``): the configurations a screen's relaxations pass through (an
+    adsorbate sinking from its placement height into a hollow), which MD at the placement rarely visits, and the
+    minima it will report.  A relaxation that drives atoms closer than the model allows ends there (its frames so
+    far are kept)."""
     frames: list[Atoms] = []
     for k, start in enumerate(starts):
         atoms = start.copy()
         atoms.calc = Sus2Calculator(model, task=task)
         optimizer = BFGS(atoms, logfile=None)
-        for n in range(0, steps, sample_every):
+        trajectory, converged = f"relax:{start.info.get('source', k)}", False
+        while not converged and optimizer.nsteps < RELAX_STEPS:
+            sampling = optimizer.nsteps < steps
             try:
-                converged = optimizer.run(fmax=RELAX_FMAX, steps=sample_every)
+                converged = optimizer.run(fmax=RELAX_FMAX, steps=sample_every if sampling else RELAX_STEPS)
             except StructureError:
                 break
-            frames.append(_snapshot(atoms, f"relax:{start.info.get('source', k)}", n + sample_every))
+            if sampling or converged:
+                frames.append(_snapshot(atoms, trajectory, optimizer.nsteps))
             if converged:
-                break
+                frames[-1].info.update(minimum=True, model_energy=float(atoms.get_potential_energy()))
     return frames
+
+
+def new_minima(candidates: Sequence[Atoms], grades: np.ndarray, threshold: float, training: Sequence[Atoms],
+               shift: float = MINIMUM_SHIFT, same_energy: float = MINIMUM_SAME_ENERGY) -> list[Atoms]:
+    """The relaxation end points (``info["minimum"]``) worth labelling: of trajectories with no frame above
+    ``threshold`` (an uncertain trajectory's end was reached with untrusted forces), one per distinct minimum (end
+    points of one composition with model energies within ``same_energy`` eV are one minimum, as symmetry-equivalent
+    sites are), and none that a training structure of the same atoms already matches to within ``shift`` Å per atom.
+
+    The extrapolation grade does not see a model that interpolates badly: after three iterations of a Quantum
+    ESPRESSO Cu(111)+O campaign that labelled uncertain frames only, the model's adsorption energies on its own
+    minima were 0.26-0.57 eV below DFT's.  Labelling the minima the screen will report is the check (and the
+    correction) that the grade lacks."""
+    uncertain = {c.info.get("trajectory") for c, g in zip(candidates, grades) if g > threshold}
+    ends = sorted((c for c in candidates if c.info.get("minimum") and c.info.get("trajectory") not in uncertain),
+                  key=lambda c: c.info["model_energy"])
+    chosen: list[Atoms] = []
+    for end in ends:
+        formula, energy = end.get_chemical_formula(), end.info["model_energy"]
+        if any(c.get_chemical_formula() == formula and abs(c.info["model_energy"] - energy) < same_energy
+               for c in chosen):
+            continue
+        if not any(_matches(end, t, shift) for t in training):
+            chosen.append(end)
+    return chosen
+
+
+def _matches(atoms: Atoms, other: Atoms, shift: float) -> bool:
+    """Whether ``other`` holds the same atoms, in the same order and cell, each within ``shift`` Å of its place in
+    ``atoms`` (minimum image)."""
+    if len(atoms) != len(other) or atoms.get_chemical_symbols() != other.get_chemical_symbols() or \
+            not np.allclose(atoms.cell.array, other.cell.array, atol=1e-6):
+        return False
+    _, lengths = find_mic(atoms.positions - other.positions, atoms.cell, atoms.pbc)
+    return bool(lengths.max() < shift)
 
 
 def select_uncertain(model: Sus2Potential, training: Sequence[Atoms], candidates: Sequence[Atoms], threshold: float,
