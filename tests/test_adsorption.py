@@ -160,13 +160,14 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
 
 
 def _relaxations_explore_the_placements(seeds, model_path):
-    """Active learning relaxes every learned placement with the model: frames down to a lower energy, named by the
-    placement they start from."""
+    """Active learning relaxes every learned placement with the model, its bottom layer fixed as in the screen:
+    frames down to a lower energy, named by the placement they start from, the end points marked with the screen's
+    anomaly where it would reject them."""
     from sus2_model import Sus2Calculator, load_model
 
     from sus2_workflows.campaign.learning import placement_starts
     from sus2_workflows.steps.active import relaxation_frames
-    from sus2_workflows.steps.adsorption import RELAX_FMAX
+    from sus2_workflows.steps.adsorption import RELAX_FMAX, anomaly, layers
 
     starts = placement_starts(seeds)
     assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 9)]
@@ -178,10 +179,15 @@ def _relaxations_explore_the_placements(seeds, model_path):
         mine = [f for f in frames if f.info["source"].startswith(f"relax:{start.info['source']}:")]
         assert 1 <= len(mine) <= 7  # every 5th of the first 30 steps, and the end point
         assert calculator.get_potential_energy(mine[-1]) < calculator.get_potential_energy(start)
+        n_slab = start.info["n_slab"]
+        fixed = [i for layer in layers(start, range(n_slab))[:start.info["fixed_layers"]] for i in layer]
+        assert np.allclose(mine[-1].positions[fixed], start.positions[fixed])
         if mine[-1].info.get("minimum"):
             ends += 1
+            free = np.setdiff1d(np.arange(len(start)), fixed)
             assert np.isclose(mine[-1].info["model_energy"], calculator.get_potential_energy(mine[-1]))
-            assert np.abs(calculator.get_forces(mine[-1])).max() < RELAX_FMAX
+            assert np.abs(calculator.get_forces(mine[-1])[free]).max() < RELAX_FMAX
+            assert mine[-1].info.get("anomaly") == anomaly(start, mine[-1], n_slab)
         assert not any(f.info.get("minimum") for f in mine[:-1])
     assert ends >= len(starts) // 2
 

@@ -245,7 +245,8 @@ def screen_adsorption(model: ModelDocument, targets: Sequence[AdsorptionTarget],
 def surface_seeds(target: AdsorptionTarget) -> list[Atoms]:
     """What a campaign that learns ``target``'s surfaces labels first: each clean slab (of the bulk as given), every
     adsorbate on its heuristic sites, and each of those pressed onto the surface (:func:`~..steps.adsorption.pressed`),
-    rattled, named ``seed:surface:<surface+adsorbate>:<n>``.
+    rattled, named ``seed:surface:<surface+adsorbate>:<n>``, with the slab's size and fixed layers in their ``info``
+    (``n_slab``, ``fixed_layers``) for the model's relaxations in active learning.
 
     The pressed placements are there because relaxations descend: in a Quantum ESPRESSO Cu(111)+O campaign seeded
     without them, three active-learning iterations did not teach the model the O-Cu repulsion, and every one of its
@@ -265,6 +266,7 @@ def surface_seeds(target: AdsorptionTarget) -> list[Atoms]:
                     atoms = atoms.copy()
                     atoms.set_constraint()
                     atoms.positions += rng.normal(0.0, SURFACE_SEED_RATTLE, atoms.positions.shape)
-                    atoms.info = {"source": f"seed:surface:{slab.info['surface']}:{k}"}
+                    atoms.info = {"source": f"seed:surface:{slab.info['surface']}:{k}", "n_slab": len(slab),
+                                  "fixed_layers": target.fixed_layers}
                     seeds.append(atoms)
     return seeds

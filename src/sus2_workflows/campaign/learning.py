@@ -121,7 +121,7 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
                                 task=model.task)
     selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
                                         settings.max_new_per_iteration)
-    minima = new_minima(frames, grades, settings.grade_threshold, training) if settings.label_minima else []
+    minima = new_minima(frames, training, settings.max_new_per_iteration) if settings.label_minima else []
     selected += minima
     document = ActiveLearningDocument(
         iteration=iteration, model_hash=model.model_hash, n_explored=len(frames), grades=[float(g) for g in grades],

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 from ase import Atoms, units
+from ase.constraints import FixAtoms
 from ase.geometry import find_mic
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -15,16 +16,17 @@ from sus2_model import StructureError, Sus2Calculator, Sus2Potential
 from sus2_model.selection import farthest_point_selection, structure_descriptors
 from sus2_model.uncertainty import ExtrapolationGrade
 
-from .adsorption import RELAX_FMAX, RELAX_STEPS
+from .adsorption import RELAX_FMAX, RELAX_STEPS, anomaly, layers
 
 MINIMUM_SHIFT = 0.1  # Å: a training structure this close to a model minimum, atom by atom, already labels it
 MINIMUM_SAME_ENERGY = 0.005  # eV: end points of one composition this close in model energy are one minimum
 
 
 def _snapshot(atoms: Atoms, trajectory: str, step: int) -> Atoms:
-    """A copy of ``atoms`` without its calculator, named by its trajectory and step."""
+    """A copy of ``atoms`` without its calculator or constraints, named by its trajectory and step."""
     frame = atoms.copy()
     frame.calc = None
+    frame.set_constraint()
     frame.info = {"source": f"{trajectory}:{step}", "trajectory": trajectory}
     return frame
 
@@ -49,17 +51,30 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float,
     return frames
 
 
+def _slab_constraint(start: Atoms) -> FixAtoms | None:
+    """The fixed bottom layers of a learned placement (``info["n_slab"]``, ``info["fixed_layers"]``), as the screen
+    fixes them; None for any other start."""
+    n_slab, fixed = start.info.get("n_slab"), start.info.get("fixed_layers", 0)
+    if not n_slab or not fixed:
+        return None
+    return FixAtoms(indices=[i for layer in layers(start, range(n_slab))[:fixed] for i in layer])
+
+
 def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int, sample_every: int,
                       task: str | None = None) -> list[Atoms]:
     """Frames along a BFGS relaxation with the model from each start: every ``sample_every`` steps of its first
     ``steps``, and its end point when it converges within :data:`~.adsorption.RELAX_STEPS` (``info["minimum"]``,
-    the model's energy in ``info["model_energy"]``): the configurations a screen's relaxations pass through (an
-    adsorbate sinking from its placement height into a hollow), which MD at the placement rarely visits, and the
-    minima it will report.  A relaxation that drives atoms closer than the model allows ends there (its frames so
-    far are kept)."""
+    the model's energy in ``info["model_energy"]``, and for a learned placement the screen's anomaly, if any, in
+    ``info["anomaly"]``): the configurations a screen's relaxations pass through (an adsorbate sinking from its
+    placement height into a hollow), which MD at the placement rarely visits, and the minima it will report.  A
+    learned placement keeps its slab's bottom layers fixed, as the screen does.  A relaxation that drives atoms
+    closer than the model allows ends there (its frames so far are kept)."""
     frames: list[Atoms] = []
     for k, start in enumerate(starts):
         atoms = start.copy()
+        constraint = _slab_constraint(start)
+        if constraint is not None:
+            atoms.set_constraint(constraint)
         atoms.calc = Sus2Calculator(model, task=task)
         optimizer = BFGS(atoms, logfile=None)
         trajectory, converged = f"relax:{start.info.get('source', k)}", False
@@ -70,25 +85,30 @@ def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int,
             except StructureError:
                 break
             if sampling or converged:
-                frames.append(_snapshot(atoms, trajectory, optimizer.nsteps))
-            if converged:
-                frames[-1].info.update(minimum=True, model_energy=float(atoms.get_potential_energy()))
+                frame = _snapshot(atoms, trajectory, optimizer.nsteps)
+                frames.append(frame)
+        if converged:
+            frame.info.update(minimum=True, model_energy=float(atoms.get_potential_energy()))
+            problem = anomaly(start, frame, start.info["n_slab"]) if start.info.get("n_slab") else None
+            if problem is not None:
+                frame.info["anomaly"] = problem
     return frames
 
 
-def new_minima(candidates: Sequence[Atoms], grades: np.ndarray, threshold: float, training: Sequence[Atoms],
-               shift: float = MINIMUM_SHIFT, same_energy: float = MINIMUM_SAME_ENERGY) -> list[Atoms]:
-    """The relaxation end points (``info["minimum"]``) worth labelling: of trajectories with no frame above
-    ``threshold`` (an uncertain trajectory's end was reached with untrusted forces), one per distinct minimum (end
-    points of one composition with model energies within ``same_energy`` eV are one minimum, as symmetry-equivalent
-    sites are), and none that a training structure of the same atoms already matches to within ``shift`` Å per atom.
+def new_minima(candidates: Sequence[Atoms], training: Sequence[Atoms], max_new: int, shift: float = MINIMUM_SHIFT,
+               same_energy: float = MINIMUM_SAME_ENERGY) -> list[Atoms]:
+    """The relaxation end points (``info["minimum"]``) worth labelling, lowest model energy first, at most
+    ``max_new``: those the screen would keep (no ``info["anomaly"]``), one per distinct minimum (end points of one
+    composition with model energies within ``same_energy`` eV are one minimum, as symmetry-equivalent sites are),
+    and none that a training structure of the same atoms already matches to within ``shift`` Å per atom.
 
     The extrapolation grade does not see a model that interpolates badly: after three iterations of a Quantum
     ESPRESSO Cu(111)+O campaign that labelled uncertain frames only, the model's adsorption energies on its own
     minima were 0.26-0.57 eV below DFT's.  Labelling the minima the screen will report is the check (and the
-    correction) that the grade lacks."""
-    uncertain = {c.info.get("trajectory") for c, g in zip(candidates, grades) if g > threshold}
-    ends = sorted((c for c in candidates if c.info.get("minimum") and c.info.get("trajectory") not in uncertain),
+    correction) that the grade lacks.  An end point is labelled even when the way there had uncertain frames: in
+    that campaign every relaxation had one for two iterations, so a rule that waited for certain trajectories
+    labelled no minimum at all."""
+    ends = sorted((c for c in candidates if c.info.get("minimum") and "anomaly" not in c.info),
                   key=lambda c: c.info["model_energy"])
     chosen: list[Atoms] = []
     for end in ends:
@@ -98,7 +118,7 @@ def new_minima(candidates: Sequence[Atoms], grades: np.ndarray, threshold: float
             continue
         if not any(_matches(end, t, shift) for t in training):
             chosen.append(end)
-    return chosen
+    return chosen[:max_new]
 
 
 def _matches(atoms: Atoms, other: Atoms, shift: float) -> bool:
