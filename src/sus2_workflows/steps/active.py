@@ -16,7 +16,7 @@ from sus2_model import StructureError, Sus2Calculator, Sus2Potential
 from sus2_model.selection import farthest_point_selection, structure_descriptors
 from sus2_model.uncertainty import ExtrapolationGrade
 
-from .adsorption import RELAX_FMAX, RELAX_STEPS, anomaly, layers
+from .adsorption import RELAX_FMAX, RELAX_STEPS, anomaly, fixed_bottom
 
 MINIMUM_SHIFT = 0.1  # Å: a training structure this close to a model minimum, atom by atom, already labels it
 MINIMUM_SAME_ENERGY = 0.005  # eV: end points of one composition this close in model energy are one minimum
@@ -57,7 +57,7 @@ def _slab_constraint(start: Atoms) -> FixAtoms | None:
     n_slab, fixed = start.info.get("n_slab"), start.info.get("fixed_layers", 0)
     if not n_slab or not fixed:
         return None
-    return FixAtoms(indices=[i for layer in layers(start, range(n_slab))[:fixed] for i in layer])
+    return fixed_bottom(start, fixed, range(n_slab))
 
 
 def relaxation_frames(model: Sus2Potential, starts: Sequence[Atoms], steps: int, sample_every: int,
@@ -118,7 +118,9 @@ def new_minima(candidates: Sequence[Atoms], training: Sequence[Atoms], max_new: 
             continue
         if not any(_matches(end, t, shift) for t in training):
             chosen.append(end)
-    return chosen[:max_new]
+            if len(chosen) == max_new:
+                break
+    return chosen
 
 
 def _matches(atoms: Atoms, other: Atoms, shift: float) -> bool:

@@ -50,6 +50,11 @@ def layers(atoms: Atoms, indices: Sequence[int] | None = None) -> list[list[int]
     return groups
 
 
+def fixed_bottom(atoms: Atoms, n_layers: int, indices: Sequence[int] | None = None) -> FixAtoms:
+    """The constraint that holds the bottom ``n_layers`` layers (:func:`layers`) of ``atoms`` (of ``indices``) fixed."""
+    return FixAtoms(indices=[i for layer in layers(atoms, indices)[:n_layers] for i in layer])
+
+
 def make_slabs(bulk: Atoms, miller: Sequence[int], min_slab: float, min_vacuum: float, min_lateral: float,
                fixed_layers: int) -> list[Atoms]:
     """Every termination of the ``miller`` surface of ``bulk`` (indices of its conventional standard cell): slabs at
@@ -75,7 +80,7 @@ def make_slabs(bulk: Atoms, miller: Sequence[int], min_slab: float, min_vacuum: 
         if len(groups) <= fixed_layers:
             raise ScreeningError(f"{formula}({hkl}): the slab has {len(groups)} layers, not more than the "
                                  f"{fixed_layers} fixed ones: raise min_slab")
-        atoms.set_constraint(FixAtoms(indices=[i for g in groups[:fixed_layers] for i in g]))
+        atoms.set_constraint(fixed_bottom(atoms, fixed_layers))
         atoms.set_tags([1 if i in groups[-1] else 0 for i in range(len(atoms))])  # OC20: 1 surface, 0 below
         atoms.info.update({"surface": f"{formula}({hkl})" + (f"#{k}" if k else ""), "miller": hkl,
                            "shift": float(pmg_slab.shift)})
