@@ -160,17 +160,17 @@ def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):
 
 
 def _relaxations_explore_the_placements(seeds, model_path):
-    """Active learning relaxes every learned placement with the model, its bottom layer fixed as in the screen:
-    frames down to a lower energy, named by the placement they start from, the end points marked with the screen's
-    anomaly where it would reject them."""
+    """Active learning relaxes every learned clean slab and placement with the model, its bottom layer fixed as in
+    the screen: frames down to a lower energy, named by the seed they start from, the end points marked with the
+    screen's anomaly where it would reject them, and the clean slab's end point as such."""
     from sus2_model import Sus2Calculator, load_model
 
-    from sus2_workflows.campaign.learning import placement_starts
+    from sus2_workflows.campaign.learning import relaxation_starts
     from sus2_workflows.steps.active import relaxation_frames
     from sus2_workflows.steps.adsorption import RELAX_FMAX, anomaly, layers
 
-    starts = placement_starts(seeds)
-    assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(1, 9)]
+    starts = relaxation_starts(seeds)
+    assert [a.info["source"] for a in starts] == [f"seed:surface:Cu(111):{k}" for k in range(9)]
     model = load_model(model_path)
     frames = relaxation_frames(model, starts, steps=30, sample_every=5)
     calculator = Sus2Calculator(model)
@@ -188,6 +188,7 @@ def _relaxations_explore_the_placements(seeds, model_path):
             assert np.isclose(mine[-1].info["model_energy"], calculator.get_potential_energy(mine[-1]))
             assert np.abs(calculator.get_forces(mine[-1])[free]).max() < RELAX_FMAX
             assert mine[-1].info.get("anomaly") == anomaly(start, mine[-1], n_slab)
+            assert mine[-1].info.get("clean_slab", False) == (len(start) == n_slab)
         assert not any(f.info.get("minimum") for f in mine[:-1])
     assert ends >= len(starts) // 2
 

@@ -44,7 +44,8 @@ def test_selection_takes_the_first_uncertain_frame_of_each_trajectory():
 
 
 def test_new_minima_are_the_kept_unlabelled_distinct_relaxation_ends():
-    """Relaxation end points are labelled once per distinct minimum, lowest first and at most ``max_new``, never
+    """Relaxation end points are labelled once per distinct minimum, a clean slab's first, then lowest first and at
+    most ``max_new``, never
     where the screen's anomaly filter would reject them, and not where a training structure already sits (atom by
     atom, minimum image)."""
     from sus2_workflows.steps.active import MINIMUM_SHIFT, new_minima
@@ -60,12 +61,13 @@ def test_new_minima_are_the_kept_unlabelled_distinct_relaxation_ends():
     candidates = [frame("A", -1.0, 0.3), frame("B", -1.002, 0.6),  # one minimum (symmetry-equivalent sites)
                   frame("C", None, 0.9), frame("C", -2.0, 0.9, anomaly="intercalated"),
                   frame("D", -1.5, -0.3),  # labelled already
-                  frame("E", None, 1.2), frame("E", -0.5, 1.2), frame("F", -1.001, symbol="Ni")]
+                  frame("E", None, 1.2), frame("E", -0.5, 1.2), frame("F", -1.001, symbol="Ni"),
+                  frame("G", -0.1, 1.5, symbol="Al", clean_slab=True)]
     labelled = bulk("Cu", "fcc", a=3.61, cubic=True)
     labelled.positions[0, 0] += 3.61 - 0.3 + 0.5 * MINIMUM_SHIFT  # D's end, one cell over, nearly
     chosen = new_minima(candidates, training=[labelled], max_new=5)
-    assert [(a.info["trajectory"], a.get_chemical_formula()) for a in chosen] == [("B", "Cu4"), ("F", "Ni4"),
-                                                                                 ("E", "Cu4")]
-    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=2)] == ["B", "F"]
+    assert [(a.info["trajectory"], a.get_chemical_formula()) for a in chosen] == [("G", "Al4"), ("B", "Cu4"),
+                                                                                 ("F", "Ni4"), ("E", "Cu4")]
+    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=2)] == ["G", "B"]
     labelled.positions[0, 0] += MINIMUM_SHIFT  # now D's end is farther than the shift from any label
     assert "D" in [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=5)]

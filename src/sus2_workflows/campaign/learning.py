@@ -91,11 +91,10 @@ def md_starts(images: list[Atoms]) -> list[Atoms]:
     return (bulk[:MD_STARTS] or ([] if surfaces else images[:MD_STARTS])) + surfaces
 
 
-def placement_starts(images: list[Atoms]) -> list[Atoms]:
-    """The adsorbate placements of every learned surface (``seed:surface:<surface>:<n>``, n ≥ 1; 0 is the clean
+def relaxation_starts(images: list[Atoms]) -> list[Atoms]:
+    """The clean slab and adsorbate placements of every learned surface (``seed:surface:<surface>:<n>``, 0 the clean
     slab): where each iteration also relaxes with the model, as the screen will."""
-    return [a for a in images if a.info.get("source", "").startswith(SURFACE_SOURCE)
-            and not a.info["source"].endswith(":0")]
+    return [a for a in images if a.info.get("source", "").startswith(SURFACE_SOURCE)]
 
 
 def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
@@ -106,7 +105,7 @@ def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
 def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDocument, settings: ActiveLearningSpec,
                        labeler: Labeler, ws: Workspace) -> ActiveLearningDocument:
     """One iteration: MD with the current model from :func:`md_starts` and relaxations from
-    :func:`placement_starts`, the extrapolation grade of every frame, the most informative uncertain frames to label
+    :func:`relaxation_starts`, the extrapolation grade of every frame, the most informative uncertain frames to label
     and, with ``label_minima``, the relaxations' minima no label is near yet (:func:`~..steps.active.new_minima`);
     ``converged`` (nothing to label) ends the loop."""
     key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump())
@@ -117,7 +116,7 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
     training = [atoms_from_dict(d) for d in dataset.structures]
     frames = explore(sus2, md_starts(training), settings.md_temperature_k, settings.md_steps, settings.sample_every,
                      seed=iteration, task=model.task)
-    frames += relaxation_frames(sus2, placement_starts(training), settings.md_steps, settings.sample_every,
+    frames += relaxation_frames(sus2, relaxation_starts(training), settings.md_steps, settings.sample_every,
                                 task=model.task)
     selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
                                         settings.max_new_per_iteration)

@@ -224,19 +224,20 @@ def _bonds(atoms: Atoms, indices: Sequence[int], mult: float) -> set[tuple[int, 
 def anomaly(initial: Atoms, relaxed: Atoms, n_slab: int) -> str | None:
     """AdsorbML's anomaly of a relaxed configuration, or None: ``dissociated`` (the adsorbate's bonds changed),
     ``desorbed`` (no adsorbate atom touches the slab), ``intercalated`` (an adsorbate atom went below the surface
-    layer), ``surface changed`` (the slab's bonds changed)."""
+    layer), ``surface changed`` (the slab's bonds changed; the only anomaly of a clean slab, ``n_slab`` atoms)."""
     slab, adsorbate = list(range(n_slab)), list(range(n_slab, len(initial)))
-    if _bonds(initial, adsorbate, BOND_MULT) != _bonds(relaxed, adsorbate, BOND_MULT):
-        return "dissociated"
-    _, distance = get_distances(relaxed.positions[adsorbate], relaxed.positions[slab], cell=relaxed.cell,
-                                pbc=relaxed.pbc)
-    contact = SURFACE_MULT * np.add.outer([_radius(relaxed[i].symbol) for i in adsorbate],
-                                          [_radius(relaxed[i].symbol) for i in slab])
-    if not (distance < contact).any():
-        return "desorbed"
-    surface = np.flatnonzero(initial.get_tags()[:n_slab] == 1)
-    if relaxed.positions[adsorbate, 2].min() < relaxed.positions[surface, 2].mean():
-        return "intercalated"
+    if adsorbate:
+        if _bonds(initial, adsorbate, BOND_MULT) != _bonds(relaxed, adsorbate, BOND_MULT):
+            return "dissociated"
+        _, distance = get_distances(relaxed.positions[adsorbate], relaxed.positions[slab], cell=relaxed.cell,
+                                    pbc=relaxed.pbc)
+        contact = SURFACE_MULT * np.add.outer([_radius(relaxed[i].symbol) for i in adsorbate],
+                                              [_radius(relaxed[i].symbol) for i in slab])
+        if not (distance < contact).any():
+            return "desorbed"
+        surface = np.flatnonzero(initial.get_tags()[:n_slab] == 1)
+        if relaxed.positions[adsorbate, 2].min() < relaxed.positions[surface, 2].mean():
+            return "intercalated"
     if _bonds(initial, slab, SURFACE_MULT) != _bonds(relaxed, slab, SURFACE_MULT):
         return "surface changed"
     return None
