@@ -24,7 +24,7 @@ SPEC = {
                "rattle": 0.05, "copies": 2}],
     "labeler": {"type": "ase", "module": "tests.counting_emt", "callable": "CountingEMT"},
     "training": {"max_rank": 2, "n_radial": 2, "max_level": 12, "radial_basis_size": 6, "cutoff": 4.5, "epochs": 10,
-                 "max_time": 20, "valid_fraction": 0.0},
+                 "valid_fraction": 0.0},  # epochs, not a time budget, end training: the models do not vary with load
     "active_learning": {"iterations": 2, "md_steps": 20, "sample_every": 5, "grade_threshold": 1.5,
                         "max_new_per_iteration": 2},
     "screening": {"eos": [{"element": "Cu", "prototype": "fcc"}]},
