@@ -348,8 +348,10 @@ class MofDocument(MsonableModel):
     density: float = Field(description="framework density, kg/m^3")
     settings: dict[str, Any]
     widom: WidomDocument
+    widom_d3: WidomDocument | None = Field(None, description="the same insertions with the model + D3(BJ)")
     sites: list[BindingSiteDocument] = []
-    sites_d3: list[BindingSiteDocument] = Field([], description="the same starts relaxed with the model + D3(BJ)")
+    sites_d3: list[BindingSiteDocument] = Field([], description="the lowest insertions of widom_d3, relaxed with the "
+                                                                "model + D3(BJ)")
     rejected_sites: list[dict[str, str]] = []
     structures: list[dict[str, Any]] = Field([], description="the best site's loaded cell (model), then with D3")
     provenance: Provenance = Field(default_factory=Provenance)

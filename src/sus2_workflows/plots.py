@@ -99,13 +99,15 @@ def adsorption_plot(result: dict[str, Any], path: Path) -> None:
 
 
 def insertion_plot(result: dict[str, Any], path: Path) -> None:
-    """The distribution of one framework and guest's Widom insertion energies (the evaluated trials), with the
-    binding energies of its relaxed sites marked."""
+    """The distribution of one framework and guest's Widom insertion energies (the evaluated trials; with D3 as an
+    outline where asked), with the binding energies of its relaxed sites marked."""
     plt = _pyplot()
     widom = result["widom"]
     edges, counts = widom["histogram_edges"], widom["histogram"]
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
     ax.stairs(counts, edges, fill=True, alpha=0.6, label=f"{widom['n_evaluated']} evaluated insertions")
+    if result.get("widom_d3"):
+        ax.stairs(result["widom_d3"]["histogram"], edges, alpha=0.8, label="the same with D3")
     for sites, style, label in ((result["sites"], "-", "binding site (SUS2)"),
                                 (result.get("sites_d3", []), "--", "binding site (SUS2 + D3)")):
         for k, site in enumerate(sites):

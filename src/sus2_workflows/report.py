@@ -80,17 +80,20 @@ def _adsorption_section(folder: Path, results: list[dict[str, Any]]) -> list[str
 
 
 def _mof_section(folder: Path, results: list[dict[str, Any]]) -> list[str]:
-    """Per framework and guest: binding energies, the Henry coefficient and Q_st with errors, the insertions' plot."""
+    """Per framework and guest: binding energies, the Henry coefficient and Q_st with errors (Q_st with D3 where
+    asked), the insertions' plot."""
     if not results:
         return []
     best = lambda sites: f"{sites[0]['binding_energy']:.3f}" if sites else "-"  # noqa: E731
     lines = ["", "## Gas adsorption in frameworks", ""]
     lines += _table(["framework", "guest", "E_bind SUS2 (eV)", "E_bind +D3 (eV)", "site", "K_H (mol/kg/Pa)",
-                     "Q_st (kJ/mol)", "T (K)", "insertions (evaluated, overlapping)"],
+                     "Q_st (kJ/mol)", "Q_st +D3 (kJ/mol)", "T (K)", "insertions (evaluated, overlapping)"],
                     [[r["framework"], r["guest"], best(r["sites"]), best(r.get("sites_d3", [])),
                       r["sites"][0]["closest_atom"] if r["sites"] else "-",
                       f"{r['widom']['henry']:.3e} ± {r['widom']['henry_error']:.1e}",
                       f"{-r['widom']['enthalpy_kj_mol']:.1f} ± {r['widom']['enthalpy_error']:.1f}",
+                      f"{-r['widom_d3']['enthalpy_kj_mol']:.1f} ± {r['widom_d3']['enthalpy_error']:.1f}"
+                      if r.get("widom_d3") else "-",
                       f"{r['widom']['temperature']:g}",
                       f"{r['widom']['n_trials']} ({r['widom']['n_evaluated']}, {r['widom']['n_overlap']})"
                       + ("" if r["widom"]["converged"] else " not converged")] for r in results])

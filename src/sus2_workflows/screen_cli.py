@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from .documents import AdsorptionDocument, EosDocument, MofDocument, ScreeningFailureDocument
+from .documents import AdsorptionDocument, EosDocument, MofDocument, ScreeningFailureDocument, WidomDocument
 from .errors import Sus2WorkflowError
 
 
@@ -55,7 +55,15 @@ def mof_record(document: MofDocument | ScreeningFailureDocument) -> dict:
             "henry_mol_kg_pa": w.henry, "henry_error": w.henry_error, "qst_kj_mol": -w.enthalpy_kj_mol,
             "qst_error": w.enthalpy_error, "temperature_k": w.temperature, "insertions": w.n_trials,
             "evaluated": w.n_evaluated, "overlap_rejected": w.n_overlap, "converged": w.converged,
-            "supercell": document.supercell}
+            "supercell": document.supercell, **_widom_d3(document.widom_d3)}
+
+
+def _widom_d3(w: WidomDocument | None) -> dict:
+    """The Widom figures with D3(BJ) added, or nothing where dispersion was not asked for."""
+    if w is None:
+        return {}
+    return {"henry_d3_mol_kg_pa": w.henry, "henry_d3_error": w.henry_error, "qst_d3_kj_mol": -w.enthalpy_kj_mol,
+            "qst_d3_error": w.enthalpy_error, "converged_d3": w.converged}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     mof.add_argument("--guest", nargs="+", default=["CO2"], help="g2 molecules (CO2, H2O, N2, CH4, H2) or molecule "
                                                                  "files (default CO2)")
     mof.add_argument("--temperature", type=float, default=298.0, help="K (default 298)")
-    mof.add_argument("--dispersion", choices=["none", "d3"], default="none", help="d3: binding energies also with "
+    mof.add_argument("--dispersion", choices=["none", "d3"], default="none", help="d3: Widom and binding energies also "
                                                                                   "D3(BJ)")
     mof.add_argument("--binding-sites", type=int, default=3)
     mof.add_argument("--min-trials", type=int, default=20_000)
@@ -205,7 +213,10 @@ def _line(record: dict) -> str:
                 f"{record['henry_error']:.1e} mol/kg/Pa  Q_st {record['qst_kj_mol']:.1f} ± {record['qst_error']:.1f} "
                 f"kJ/mol at {record['temperature_k']:g} K  ({record['insertions']} insertions, "
                 f"{record['overlap_rejected']} overlapping, {record['evaluated']} evaluated"
-                + ("" if record["converged"] else ", NOT converged") + ")")
+                + ("" if record["converged"] else ", NOT converged") + ")"
+                + (f"  with D3: K_H {record['henry_d3_mol_kg_pa']:.3e} ± {record['henry_d3_error']:.1e}  Q_st "
+                   f"{record['qst_d3_kj_mol']:.1f} ± {record['qst_d3_error']:.1f} kJ/mol"
+                   + ("" if record["converged_d3"] else " (NOT converged)") if "qst_d3_kj_mol" in record else ""))
     if "pair" in record:
         minima = ", ".join(f"{m['site']} {m['adsorption_energy_ev']:.3f}" + (
             f" ({m['labeler_adsorption_energy_ev']:.3f})" if m["labeler_adsorption_energy_ev"] is not None else "")

@@ -151,14 +151,14 @@ class AdsorptionTarget(_Strict):
 class MofTarget(_Strict):
     """Gas adsorption in one framework (or a folder of them): Widom insertions of each guest at ``temperature``
     (Henry coefficient, heat of adsorption) and the ``binding_sites`` lowest distinct sites relaxed with the model
-    (binding energies; with ``dispersion: d3`` also with D3(BJ) added)."""
+    (binding energies); with ``dispersion: d3`` both again with D3(BJ) added."""
 
     framework: EosTarget = Field(description="a CIF (or any structure file) or a folder of them: {path: ...}")
     guests: list[str] = Field(["CO2"], min_length=1, description="molecules of ASE's g2 set (CO2, H2O, N2, CH4, "
                                                                   "H2, ...) or molecule files")
     temperature: float = Field(298.0, gt=0, description="K")
-    dispersion: Literal["none", "d3"] = Field("none", description="d3: binding energies also with D3(BJ) (PBE "
-                                                                   "parameters, the dftd3 library)")
+    dispersion: Literal["none", "d3"] = Field("none", description="d3: Widom and binding energies again with "
+                                                                   "D3(BJ) added (PBE parameters, two-body)")
     binding_sites: int = Field(3, ge=0, description="distinct sites relaxed from the lowest insertions")
     relax_framework: bool = Field(False, description="relax the framework atoms too (default: held fixed)")
     min_trials: int = Field(20_000, ge=1)

@@ -1,6 +1,7 @@
 """Campaign stage for gas adsorption in metal-organic frameworks: for every framework and guest, Widom insertions
 with SUS2's local energy update (Henry coefficient, heat of adsorption) and the lowest distinct insertions relaxed
-into binding sites (with D3(BJ) dispersion beside where asked).  Each result is cached by model, framework, guest and
+into binding sites; where asked, the same again with D3(BJ) dispersion added (its local update in Widom, the dftd3
+library in the relaxations).  Each result is cached by model, framework, guest and
 settings, so a killed screen resumes; a framework or guest that cannot be screened is a named failure and the rest
 of the screen goes on."""
 
@@ -20,8 +21,9 @@ from ..errors import ScreeningError
 from ..hashing import content_key
 from ..spec import MofTarget
 from ..steps import mof
+from ..steps.dispersion import DispersedInsertion, LocalDispersion, with_dispersion
 from ..steps.targets import Target
-from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomSettings, framework_density, widom
+from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomResult, WidomSettings, framework_density, widom
 from .cache import Workspace
 from .screening import eos_targets, model_calculator
 
@@ -36,10 +38,21 @@ def _sites(found: list[mof.BindingSite]) -> list[BindingSiteDocument]:
                                 structure_hash=structure_hash(s.atoms)) for s in found]
 
 
+def _widom(result: WidomResult) -> WidomDocument:
+    return WidomDocument(
+        temperature=result.temperature, n_trials=result.n_trials, n_overlap=result.n_overlap,
+        n_blocked=result.n_blocked, n_evaluated=result.n_evaluated, henry=result.henry,
+        henry_error=result.henry_error, enthalpy_kj_mol=result.enthalpy_kj_mol,
+        enthalpy_error=result.enthalpy_error, converged=result.converged, wall_s=result.wall_s,
+        histogram_edges=HISTOGRAM_EDGES.tolist(), histogram=result.histogram,
+        lowest_energy=float(result.lowest_energies[0]))
+
+
 def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: ModelDocument, calculator: Sus2Calculator,
                      progress: bool = False) -> MofDocument:
     """One framework and one guest (:func:`steps.mof.guest_molecule`) with ``model`` (``calculator``: its ASE
-    calculator): Widom with the local update, then the binding sites; :class:`ScreeningError` (or the model's own
+    calculator): Widom with the local update, then the binding sites, and with ``dispersion: d3`` both again
+    with D3(BJ); :class:`ScreeningError` (or the model's own
     error, naming the structure) where it cannot be screened."""
     potential = calculator.model
     name = f"{target.name}+{guest.info['guest']}"
@@ -49,27 +62,25 @@ def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: Model
     result = widom(energy, framework, guest, settings, name=name, progress=progress)
     sites, rejected = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
                                         calculator, spec.binding_sites, spec.relax_framework, name)
+    result_d3: WidomResult | None = None
     sites_d3: list[mof.BindingSite] = []
-    if spec.dispersion == "d3" and spec.binding_sites:
-        sites_d3, rejected_d3 = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
-                                                  mof.with_dispersion(calculator), spec.binding_sites,
-                                                  spec.relax_framework, f"{name} (D3)")
+    if spec.dispersion == "d3":
+        with_d3 = DispersedInsertion(energy, LocalDispersion(framework, guest, name=target.name))
+        result_d3 = widom(with_d3, framework, guest, settings, name=f"{name} (D3)", progress=progress)
+        sites_d3, rejected_d3 = mof.binding_sites(framework, guest, result_d3.lowest_positions,
+                                                  result_d3.lowest_energies, with_dispersion(calculator),
+                                                  spec.binding_sites, spec.relax_framework, f"{name} (D3)")
         rejected += rejected_d3
-    document = WidomDocument(
-        temperature=result.temperature, n_trials=result.n_trials, n_overlap=result.n_overlap,
-        n_blocked=result.n_blocked, n_evaluated=result.n_evaluated, henry=result.henry,
-        henry_error=result.henry_error, enthalpy_kj_mol=result.enthalpy_kj_mol,
-        enthalpy_error=result.enthalpy_error, converged=result.converged, wall_s=result.wall_s,
-        histogram_edges=HISTOGRAM_EDGES.tolist(), histogram=result.histogram,
-        lowest_energy=float(result.lowest_energies[0]))
     framework_hash = structure_hash(target.atoms)
-    numbers = [f"{result.henry:.6e}", [round(s.binding_energy, 6) for s in sites + sites_d3]]
+    numbers = [f"{r.henry:.6e}" for r in (result, result_d3) if r] + [[round(s.binding_energy, 6)
+                                                                      for s in sites + sites_d3]]
     inputs = spec.model_dump(include=set(WIDOM_KEYS) | set(SITE_KEYS))
     return MofDocument(
         result_hash=content_key(model.model_hash, framework_hash, structure_hash(guest), inputs, numbers),
         name=name, framework=target.name, guest=guest.info["guest"], model_hash=model.model_hash,
         framework_hash=framework_hash, supercell=framework.info["supercell"], n_framework_atoms=len(framework),
-        density=framework_density(framework), settings=inputs, widom=document, sites=_sites(sites),
+        density=framework_density(framework), settings=inputs, widom=_widom(result),
+        widom_d3=_widom(result_d3) if result_d3 else None, sites=_sites(sites),
         sites_d3=_sites(sites_d3), rejected_sites=rejected,
         structures=[atoms_to_dict(s[0].atoms) for s in (sites, sites_d3) if s],
         provenance=Provenance(inputs={"model_hash": model.model_hash, "framework_hash": framework_hash,

@@ -1,6 +1,6 @@
 """Gas adsorption in metal-organic frameworks: frameworks from CIF, rigid guests, the supercell a guest needs, and
-binding sites from the lowest Widom insertions (clustered, relaxed with the model, optionally with D3(BJ)
-dispersion from the ``dftd3`` library).
+binding sites from the lowest Widom insertions (clustered, relaxed with any calculator: the model, or the model
+plus D3(BJ) from :mod:`.dispersion`).
 
 Binding energy of a site: E(framework + guest) - E(framework) - E(guest), each relaxed with the same calculator
 (the framework held fixed unless ``relax_framework``)."""
@@ -30,7 +30,6 @@ GUEST_BOND_MULT = 1.25  # covalent radii x this: the guest's bonds, which a bind
 SITE_DISTANCE = 1.0  # Å: insertions whose guest centres are closer than this belong to one site
 RELAX_FMAX = 0.05  # eV/Å
 RELAX_STEPS = 300
-DISPERSION_METHOD = "PBE"  # D3(BJ) parameters of the functional the published universal model was fitted to
 
 
 def named_guest(name: str) -> bool:
@@ -75,22 +74,6 @@ def guest_is_intact(relaxed: Atoms, reference: Atoms) -> bool:
         "ij", a, natural_cutoffs(a, mult=GUEST_BOND_MULT)))}
     molecule_ = Atoms(relaxed.get_chemical_symbols(), positions=relaxed.positions)  # no cell: no images
     return bonds(molecule_) == bonds(Atoms(reference.get_chemical_symbols(), positions=reference.positions))
-
-
-def dispersion_calculator(method: str = DISPERSION_METHOD) -> Calculator:
-    """D3(BJ) dispersion for ``method``'s damping parameters, from the ``dftd3`` library (simple-dftd3)."""
-    try:
-        from dftd3.ase import DFTD3
-    except ImportError as exc:
-        raise ScreeningError(f"dispersion needs the dftd3 package (pip install dftd3): {exc}") from None
-    return DFTD3(method=method, damping="d3bj")
-
-
-def with_dispersion(calculator: Calculator, method: str = DISPERSION_METHOD) -> Calculator:
-    """The model plus D3(BJ) dispersion, one ASE calculator."""
-    from ase.calculators.mixing import SumCalculator
-
-    return SumCalculator([calculator, dispersion_calculator(method)])
 
 
 @dataclass
