@@ -24,8 +24,6 @@ radii and damping parameters come from ``tad-dftd3``; the full-cell ``dftd3`` li
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from ase import Atoms
@@ -36,6 +34,7 @@ from scipy.spatial import cKDTree
 from sus2_model.insertion import VDW_CONTACT, FrameworkImages, InsertionBatch, guest_extent, guest_shape
 
 from ..errors import ScreeningError
+from .widom import InsertionEnergy
 
 DISPERSION_METHOD = "PBE"  # D3(BJ) parameters of the functional the published universal model was fitted to
 PAIR_CUTOFF = 60.0 * Bohr  # Å: the dftd3 library's two-body cutoff
@@ -133,7 +132,6 @@ class LocalDispersion:
                  name: str = "framework") -> None:
         self.d3 = _D3Data(method)
         self.pair_cutoff, self.cn_cutoff = pair_cutoff / Bohr, cn_cutoff / Bohr  # bohr from here on
-        self.guest = guest_shape(guest)
         self.images = FrameworkImages(framework, guest, max(pair_cutoff, cn_cutoff) + guest_extent(guest) / 2,
                                       vdw_factor, name)
         self.z = framework.numbers
@@ -142,7 +140,7 @@ class LocalDispersion:
         self.image_bohr = self.images.positions / Bohr
         self.image_tree = cKDTree(self.image_bohr)
         self._framework_field(framework)
-        g = self.guest / Bohr
+        g = guest_shape(guest) / Bohr
         self.guest_pairs = np.array(np.triu_indices(len(g), 1))
         self.guest_r = np.linalg.norm(g[self.guest_pairs[0]] - g[self.guest_pairs[1]], axis=-1)
         self.guest_cn = self._guest_internal_cn(self.guest_r)
@@ -224,9 +222,12 @@ class LocalDispersion:
             g_owner[exact]]
         total = np.bincount(g_trial, np.einsum("pa,pa->p", dw, self.field[g_owner]), b)
         # guest-framework pairs with both sides' new weights
-        toward = self.toward_guest[owner, atom] + d_cn[inverse][:, None] * self.toward_slope[owner, atom]
-        near = np.flatnonzero(d_cn[inverse] > CN_LINEAR)
-        toward[near] = self.toward_guest[owner[near], atom[near]] + d3.contract(za[near], zj[near], dw[inverse[near]])
+        toward = self.toward_guest[owner, atom]
+        entry_dcn = d_cn[inverse]
+        far = entry_dcn <= CN_LINEAR
+        toward[far] += entry_dcn[far, None] * self.toward_slope[owner[far], atom[far]]
+        near = ~far
+        toward[near] += d3.contract(za[near], zj[near], dw[inverse[near]])
         c6 = np.einsum("pa,pa->p", w_guest[trial, atom], toward)
         total += np.bincount(trial, c6 * d3.h(r, za, zj), b)
         total += self._guest_internal(w_guest) - self.isolated
@@ -255,7 +256,7 @@ class DispersedInsertion:
     :class:`sus2_model.insertion.LocalInsertion`) decides the overlaps; the dispersion change is added to every
     trial it evaluated."""
 
-    def __init__(self, model: Any, dispersion: LocalDispersion) -> None:
+    def __init__(self, model: InsertionEnergy, dispersion: LocalDispersion) -> None:
         self.model, self.dispersion = model, dispersion
 
     def energy_change(self, positions: np.ndarray) -> InsertionBatch:
