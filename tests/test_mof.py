@@ -45,9 +45,11 @@ def _porous_copper() -> Atoms:
     return atoms
 
 
-@pytest.mark.parametrize("task", [None, "surface"])
-def test_local_insertion_equals_full_cell_energy_difference(task):
+@pytest.mark.parametrize("task,onset", [(None, None), ("surface", None), (None, 4.5)])
+def test_local_insertion_equals_full_cell_energy_difference(task, onset):
     model = random_model(species=("Cu", "Ni"))
+    if onset is not None:  # the repulsive prior acts on guest-framework pairs (4.2-4.5 Å: in its switch)
+        model.set_repulsion(np.full((2, 2), onset))
     if task is not None:  # a multi-task model: the task's own shifts, scales, moments and r0 corrections
         model.add_task(task)
         rng = np.random.default_rng(3)

@@ -225,4 +225,7 @@ class LocalInsertion:
             0, inverse, self.model.pair_moments(-to_framework, types_j, types_a, task))
         new = self.model.energy_from_basic(moments, self.framework_types[members], self._task(len(groups)))
         change = guest.new_zeros(b).index_add(0, groups // n_framework, new - self.framework_energies[members])
+        if self.model.repulsion is not None:  # the pair prior of each guest-framework pair (the guest's own cancel)
+            prior, _ = self.model.repulsion.pair_energy(to_framework.norm(dim=-1), types_a, types_j)
+            change = change.index_add(0, t(trial), prior.to(change.dtype))
         return (guest_energy.sum(1) + change - self.isolated_guest).cpu().double().numpy()

@@ -17,6 +17,9 @@ where B_k are the scalar moment contractions, m the ``moment_coeffs``, c_s the `
 the ``shift_coeffs``.  Radial functions f_mu(r) = scaling * w_I * w_J * sum_xi c_{mu,xi} Q_xi(r; alpha, r0) share
 their coefficients c over all species pairs; w are per-element weights and (alpha, r0) the per-pair universal
 scaling of channel k(mu) chosen by ``scaling_map``.
+
+A model trained here also carries a short-range ZBL pair prior (:mod:`sus2_model.repulsion`), zero wherever the
+training data went and repulsive below it; the authors' published models have none and evaluate exactly as theirs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .basis import chebyshev, cutoff
 from .io.mtp import MtpFile, read_mtp
 from .moments import MomentContraction
 from .neighbors import Batch
+from .repulsion import PairRepulsion
 
 
 def channel_of_radial_function(scaling_map: str, n_funcs: int, levels: int) -> np.ndarray:
@@ -92,6 +96,18 @@ class Sus2Potential(nn.Module):
         self.task_scale = nn.Parameter(torch.zeros(0, c, dtype=torch.float64))
         self.task_moments = nn.Parameter(torch.zeros(0, len(mtp.alpha_moment_mapping), dtype=torch.float64))
         self.task_r0 = nn.Parameter(torch.zeros(0, self.r0.numel(), dtype=torch.float64))
+        self.repulsion: PairRepulsion | None = None  # the short-range prior (:meth:`set_repulsion`); None: off
+
+    def set_repulsion(self, onsets: np.ndarray | None) -> None:
+        """Switch the ZBL pair prior on below ``onsets`` (Å, (c, c); see :mod:`~sus2_model.repulsion`), or off with
+        ``None``.  The authors' ``.mtp`` format has no place for it: :meth:`to_mtp` writes the moment part only."""
+        if onsets is None:
+            self.repulsion = None
+            return
+        if self.species is None:
+            raise ValueError("a repulsive prior needs the model's species list")
+        device, dtype = self.shift.device, self.shift.dtype
+        self.repulsion = PairRepulsion.for_species(self.species, np.asarray(onsets)).to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ tasks (theta_T)
     def add_task(self, name: str) -> int:
@@ -260,7 +276,8 @@ class Sus2Potential(nn.Module):
 
     def forward(self, batch: Batch, forces: bool = True, stress: bool = True, create_graph: bool = False
                 ) -> dict[str, torch.Tensor]:
-        """Energies (S,), and on request forces (N, 3) = -dE/dr and stress (S, 3, 3) = (1/V) dE/d(strain).
+        """Energies (S,), and on request forces (N, 3) = -dE/dr and stress (S, 3, 3) = (1/V) dE/d(strain), of the
+        moment part plus the repulsive prior where one is set (:meth:`set_repulsion`).
 
         Atoms are processed in chunks of ``chunk_atoms`` so per-neighbour intermediates stay small.  Forces are
         assembled analytically from dE/d(basic moments), itself a small autograd step per atom, so they stay
@@ -279,10 +296,16 @@ class Sus2Potential(nn.Module):
                 (g_basic,) = torch.autograd.grad(energy_atoms.sum(), basic, create_graph=create_graph)
         if not create_graph:
             energy_atoms = energy_atoms.detach()
+        prior = None if self.repulsion is None else self.repulsion(batch, forces, stress)
+        if prior is not None:
+            energy_atoms = energy_atoms + prior["energies"]
         energy = energy_atoms.new_zeros(batch.n_structures).index_add(0, batch.structure_of_atom, energy_atoms)
         out = {"energy": energy, "energies": energy_atoms}
         if need_grad:
             out.update(self.assemble(batch, chunks, edges, g_basic, forces, stress))
+            for key in ("forces", "stress"):
+                if prior is not None and key in out:
+                    out[key] = out[key] + prior[key].to(out[key].dtype)
         return out
 
     def assemble(self, batch: Batch, chunks: list[slice], edges: list[dict[str, torch.Tensor]], g_basic: torch.Tensor,

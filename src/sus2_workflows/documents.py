@@ -268,7 +268,8 @@ class AdsorptionDftDocument(MsonableModel):
     gas_energies: dict[str, float]
     mae: float | None = Field(None, description="mean |model - labeler| adsorption energy over the checked minima, eV")
     threshold: float
-    success: bool | None = Field(None, description="None where not every minimum was checked (no reference)")
+    success: bool | None = Field(None, description="None where not every minimum was checked (no reference) or "
+                                 "there are k minima or fewer (true by construction)")
     best_dft_rank: int | None = Field(None, description="model rank of the minimum the labeler finds lowest")
     failed: list[dict[str, str]] = []
 

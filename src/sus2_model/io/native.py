@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the model module imports this package: no import at run tim
     from ..model import Sus2Potential
 
 FORMAT = "sus2-native"
-VERSION = 1
+VERSION = 2  # 2: the repulsive prior
 _ARRAYS = ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping", "shift_coeffs", "scal_coeffs",
            "radial_coeffs", "species_coeffs", "moment_coeffs")
 _SCALARS = ("species_count", "L", "scaling_map", "min_dist", "max_dist", "radial_basis_size", "radial_funcs_count",
@@ -65,6 +65,7 @@ def model_record(model, metadata: dict[str, Any] | None = None) -> dict[str, Any
         # record holds their product), so that a checkpoint resumes in the coordinates its optimiser state uses
         "moment_scale": model.moment_scale.detach().cpu().double().clone(),
         "moment_coeffs": model.moment_coeffs.detach().cpu().double().clone(),
+        "repulsion": None if model.repulsion is None else model.repulsion.onsets.detach().cpu().double().clone(),
         "metadata": json.loads(json.dumps(metadata or {}, default=str)),  # plain JSON types only
     }
 
@@ -102,6 +103,8 @@ def model_from_record(record: dict[str, Any]):
         if "moment_scale" in record:
             model.moment_scale.copy_(record["moment_scale"])
             model.moment_coeffs.copy_(record["moment_coeffs"])
+    if record.get("repulsion") is not None:
+        model.set_repulsion(record["repulsion"].numpy())
     model.metadata = record["metadata"]
     return model
 

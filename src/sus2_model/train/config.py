@@ -41,6 +41,8 @@ class TrainConfig:
     radial_basis_size: int = 8
     cutoff: float = 5.5
     scaling_map: str = "K"
+    repulsion: bool = True  # ZBL prior below each pair's shortest training distance (sus2_model.repulsion); kept and
+    # only ever lowered when fine-tuning
     # loss
     energy_weight: float = 2.0
     force_weight: float = 0.02

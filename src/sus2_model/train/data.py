@@ -140,3 +140,17 @@ def nearest_neighbour_stats(images: Sequence[Atoms], species: Sequence[str], cut
         v = np.asarray(values)
         stats[pair] = (float(np.median(v)), float(np.percentile(v, 90) - np.percentile(v, 10)), float(v.min()))
     return stats
+
+
+def shortest_pair_distances(images: Sequence[Atoms], species: Sequence[str], cutoff: float
+                            ) -> dict[tuple[int, int], float]:
+    """For each pair of species indices (i, j) found within ``cutoff`` of each other: the shortest distance (Å)
+    over ``images``, with the neighbour list the model uses."""
+    index = {s: i for i, s in enumerate(species)}
+    c = len(species)
+    shortest = np.full(c * c, np.inf)
+    for k, atoms in enumerate(images):
+        types = np.array([index[s] for s in atoms.get_chemical_symbols()])
+        i, j, _, d = neighbour_pairs(atoms, cutoff, _name(atoms, k))
+        np.minimum.at(shortest, types[i] * c + types[j], d)
+    return {(int(p // c), int(p % c)): float(shortest[p]) for p in np.flatnonzero(np.isfinite(shortest))}

@@ -1,5 +1,6 @@
-"""What a training run leaves behind: the model (native ``.pt`` and the authors' ``.mtp``, one per task), the
-metrics CSV, parity plots and the learning curve, and ``report.json``; every file is written atomically."""
+"""What a training run leaves behind: the model (native ``.pt``, and the authors' ``.mtp`` per task without the
+repulsive prior), the metrics CSV, parity plots and the learning curve, and ``report.json``; every file is written
+atomically."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def export_run(out: Path, best: Sus2Potential, validated: Sus2Potential, evaluat
     write_mtp(best.to_mtp(), out / "model.mtp")
     for task in best.tasks:
         write_mtp(best.to_mtp(task), out / f"model_{task}.mtp")
+    if best.repulsion is not None:
+        report["mtp_files"] = "moment part only: the .mtp format has no place for the repulsive prior (model.pt has it)"
     write_metrics_csv(out / "metrics.csv", history)
     by_task: dict[str | None, list[Atoms]] = {}
     for atoms in evaluation:

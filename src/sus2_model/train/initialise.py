@@ -12,7 +12,8 @@ from ..neighbors import build_batch
 from ..predict import load_model, predict
 from ..templates import untrained_mtp
 from .config import ConfigError, TrainConfig
-from .data import nearest_neighbour_stats, reference_energies, species_of
+from ..repulsion import repulsion_onsets
+from .data import nearest_neighbour_stats, reference_energies, shortest_pair_distances, species_of
 
 
 def initial_model(config: TrainConfig, train: list[Atoms]) -> Sus2Potential:
@@ -32,6 +33,8 @@ def initial_model(config: TrainConfig, train: list[Atoms]) -> Sus2Potential:
     missing = sorted(set(species_of(train)) - set(model.species))
     if missing:
         raise ConfigError(f"training data holds elements {missing} that the model to fine-tune lacks")
+    if config.repulsion:
+        init_repulsion(model, train)
     for name in config.tasks:
         model.add_task(name)
     return model
@@ -53,6 +56,14 @@ def init_scaling_from_data(model: Sus2Potential, images: list[Atoms]) -> None:
                     model.r0[k, a, b] = r0
                     model.alpha[k, a, b] = (2.0 + 2.0 * k) / span
         model.hyper["min_dist"] = float(min((s[2] for s in stats.values()), default=0.0))
+
+
+def init_repulsion(model: Sus2Potential, images: list[Atoms]) -> None:
+    """Set the model's ZBL prior to start at the shortest distance of each species pair in ``images`` (never above
+    the onsets it already has): zero on every one of them."""
+    shortest = shortest_pair_distances(images, model.species, model.r_cut)
+    previous = None if model.repulsion is None else model.repulsion.onsets.detach().cpu().double().numpy()
+    model.set_repulsion(repulsion_onsets(model.species, shortest, previous))
 
 
 def normalise_descriptors(model: Sus2Potential, images: list[Atoms], max_atoms: int = 4000) -> None:

@@ -4,7 +4,8 @@ With the radial part and the species multipliers c_s fixed, every label is linea
 
     E  = sum_i shift_{s_i} + c_{s_i} (1 + sum_k m_k B_k(i)),      F = sum_k m_k F^{(k)},   sigma = sum_k m_k sigma^{(k)}
 
-where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k.  Rows are weighted as the
+where F^{(k)} and sigma^{(k)} are the forces and stress of the model with m = e_k; the labels are fitted less the
+model's repulsive prior (:mod:`sus2_model.repulsion`), which has no linear parameters.  Rows are weighted as the
 training loss weighs them and the least-squares problem is solved with a ridge term.  Energy rows use every
 structure; force and stress rows a random subset of at most ``max_force_atoms`` atoms.
 """
@@ -16,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..model import Sus2Potential
 from ..neighbors import build_batch
@@ -56,6 +58,17 @@ def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, bl
     return f_k, s_k.reshape(len(s_k), 9, n_scalar)[:, [0, 4, 8, 5, 2, 1]].numpy()
 
 
+def _prior(model: Sus2Potential, batch, key: str) -> np.ndarray | float:
+    """The repulsive prior's ``energy`` (S,), ``forces`` (3N,) or ``stress`` (S, 3, 3) on ``batch`` (0 without one)."""
+    if model.repulsion is None:
+        return 0.0
+    with torch.no_grad():
+        out = model.repulsion(batch, forces=key == "forces", stress=key == "stress")
+    if key == "energy":
+        return np.bincount(batch.structure_of_atom.numpy(), out["energies"].numpy(), batch.n_structures)
+    return out[key].numpy().reshape(-1) if key == "forces" else out[key].numpy()
+
+
 def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: float = 1.0, force_weight: float = 0.02,
                stress_weight: float = 0.0, ridge: float = 1e-8, max_force_atoms: int = MAX_FORCE_ATOMS, seed: int = 0
                ) -> dict[str, float]:
@@ -87,6 +100,7 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
     np.add.at(a_e, (owner, types), 1.0)
     np.add.at(a_e[:, n_species:], owner, c[:, None] * b)
     y_e = np.array([a.get_potential_energy() for a in images]) - np.bincount(owner, c, len(images))
+    y_e -= _prior(model, batch, "energy")
     row_e = np.sqrt(energy_weight * weight / weight.sum()) / n_atoms
     rows, rhs = [a_e * row_e[:, None]], [y_e * row_e]
 
@@ -97,14 +111,16 @@ def fit_linear(model: Sus2Potential, images: Sequence[Atoms], energy_weight: flo
             atom_w = np.repeat(sub_w, [len(a) for a in subset])
             row_f = np.repeat(np.sqrt(force_weight * atom_w / (3.0 * atom_w.sum())), 3)
             rows.append(np.hstack([np.zeros((len(f_k), n_species)), f_k]) * row_f[:, None])
-            rhs.append(np.concatenate([a.get_forces().ravel() for a in subset]) * row_f)
+            forces = np.concatenate([a.get_forces().ravel() for a in subset]) - _prior(model, force_batch, "forces")
+            rhs.append(forces * row_f)
         if has_stress:  # virial per atom; the off-diagonal components stand for two entries each
             per_atom = np.array([a.get_volume() / len(a) for a in subset])
             row_s = np.sqrt(stress_weight * sub_w / (9.0 * sub_w.sum())) * per_atom
             row_s = row_s[:, None] * np.sqrt([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
             s_rows = (s_k * row_s[:, :, None]).reshape(-1, n_scalar)
             rows.append(np.hstack([np.zeros((len(s_rows), n_species)), s_rows]))
-            rhs.append((np.array([a.get_stress() for a in subset]) * row_s).ravel())
+            prior = full_3x3_to_voigt_6_stress(_prior(model, force_batch, "stress"))
+            rhs.append(((np.array([a.get_stress() for a in subset]) - prior) * row_s).ravel())
     a, y = np.vstack(rows), np.concatenate(rhs)
     scale = np.sqrt((a**2).sum(axis=0)) + 1e-30
     lhs = (a / scale).T @ (a / scale) + ridge * np.eye(a.shape[1])

@@ -150,7 +150,8 @@ def check_with_labeler(document: AdsorptionDocument, target: AdsorptionTarget, l
                        ws: Workspace) -> AdsorptionDocument:
     """The labeler's single points on the relaxed clean slab, the gas molecules and the ``dft_top_k`` lowest minima
     (every minimum with ``dft_all_minima``), the DFT adsorption energies beside the model's, and AdsorbML's success:
-    the best DFT energy among the model's k lowest is within :data:`SUCCESS_THRESHOLD` of the best of all."""
+    the best DFT energy among the model's k lowest is within :data:`SUCCESS_THRESHOLD` of the best of all (reported
+    only where there are more than k minima)."""
     k = target.dft_top_k
     checked = document.minima if target.dft_all_minima else document.minima[:k]
     structures = [atoms_from_dict(d) for d in document.structures[:1 + len(checked)]]
@@ -165,7 +166,8 @@ def check_with_labeler(document: AdsorptionDocument, target: AdsorptionTarget, l
             if energy is not None:
                 minimum.dft_energy, minimum.dft_adsorption_energy = energy, energy - slab_energy - e_gas
     done = [m for m in minima if m.dft_adsorption_energy is not None]
-    complete = target.dft_all_minima and len(done) == len(minima)
+    complete = target.dft_all_minima and len(done) == len(minima)  # the reference: every minimum checked
+    chose = len(minima) > k  # with k minima or fewer the k picks hold them all: success would be true by construction
     best = min(done, key=lambda m: m.dft_adsorption_energy) if done else None
     picked = [m.dft_adsorption_energy for m in done if m.rank <= k]
     dft = AdsorptionDftDocument(
@@ -173,7 +175,8 @@ def check_with_labeler(document: AdsorptionDocument, target: AdsorptionTarget, l
         gas_energies={n: e for n, e in gas.items() if e is not None},
         mae=float(np.mean([abs(m.adsorption_energy - m.dft_adsorption_energy) for m in done])) if done else None,
         threshold=SUCCESS_THRESHOLD, best_dft_rank=best.rank if complete else None,
-        success=bool(min(picked) <= best.dft_adsorption_energy + SUCCESS_THRESHOLD) if complete and picked else None,
+        success=bool(min(picked) <= best.dft_adsorption_energy + SUCCESS_THRESHOLD) if complete and chose and picked
+        else None,
         failed=failed)
     return document.model_copy(update={"minima": minima, "dft": dft})
 
