@@ -80,19 +80,22 @@ class PairRepulsion(nn.Module):
 
     def forward(self, batch, forces: bool = True, stress: bool = True) -> dict[str, torch.Tensor]:
         """Site energies (N,) (half of each pair), and on request forces (N, 3) and stress (S, 3, 3) of the prior
-        on a :class:`~sus2_model.neighbors.Batch` (full neighbour lists: each pair appears twice)."""
+        on a :class:`~sus2_model.neighbors.Batch` (full neighbour lists: each pair appears twice).  Only the pairs
+        closer than their onset are evaluated: in structures like the training data there are none."""
         vectors = batch.positions[batch.nbr_j] - batch.positions.unsqueeze(1) + batch.nbr_shift
         dist = vectors.norm(dim=-1)
-        energy, d_energy = self.pair_energy(dist, batch.types.unsqueeze(1), batch.types[batch.nbr_j])
-        energy, d_energy = 0.5 * energy * batch.nbr_mask, 0.5 * d_energy * batch.nbr_mask
-        out = {"energies": energy.sum(1)}
-        grad = d_energy.unsqueeze(-1) * vectors / dist.unsqueeze(-1)  # dE/d(neighbour vector)
+        ti, tj = batch.types.unsqueeze(1).expand_as(batch.nbr_j), batch.types[batch.nbr_j]
+        rows, cols = ((dist < self.onsets[ti, tj]) & (batch.nbr_mask > 0)).nonzero(as_tuple=True)
+        vectors, dist = vectors[rows, cols], dist[rows, cols]
+        energy, d_energy = self.pair_energy(dist, ti[rows, cols], tj[rows, cols])
+        out = {"energies": dist.new_zeros(len(batch.types)).index_add(0, rows, 0.5 * energy)}
+        grad = (0.5 * d_energy / dist).unsqueeze(-1) * vectors  # dE/d(neighbour vector)
         if forces:
-            force = grad.sum(1).index_add(0, batch.nbr_j.reshape(-1), -grad.reshape(-1, 3))
-            out["forces"] = force
+            out["forces"] = (torch.zeros_like(batch.positions).index_add(0, rows, grad)
+                             .index_add(0, batch.nbr_j[rows, cols], -grad))
         if stress:
-            virial = torch.einsum("nka,nkb->nab", vectors, grad)
-            total = virial.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, virial)
+            virial = vectors.unsqueeze(-1) * grad.unsqueeze(-2)
+            total = virial.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom[rows], virial)
             vol = batch.volumes.reshape(-1, 1, 1)
             out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
         return out
