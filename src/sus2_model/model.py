@@ -331,6 +331,5 @@ class Sus2Potential(nn.Module):
             out["forces"] = force
         if stress:
             total = g_basic.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom, torch.cat(virial))
-            vol = batch.volumes.reshape(-1, 1, 1)
-            out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
+            out["stress"] = batch.stress(total)
         return out

@@ -44,6 +44,11 @@ class Batch:
         pos = self.positions if positions is None else positions
         return pos[self.nbr_j] - pos.unsqueeze(1) + self.nbr_shift
 
+    def stress(self, virial: torch.Tensor) -> torch.Tensor:
+        """Per-structure virials (S, 3, 3, ...) divided by the cell volumes; zero for non-periodic structures."""
+        vol = self.volumes.reshape(-1, *[1] * (virial.dim() - 1))
+        return torch.where(vol > 0, virial / vol.clamp(min=1e-12), torch.zeros_like(virial))
+
     @property
     def n_edges(self) -> int:
         """Number of real (unpadded) neighbour pairs."""

@@ -6,12 +6,12 @@ with a bounded energy that is as often attractive as repulsive: a relaxation tha
 a collapsed structure (O on Cu(111) with QE labels: a "minimum" the model bound by 9 eV that DFT does not bind).
 The prior adds, for every pair of atoms i, j of species I, J at distance r,
 
-    V(r) = ZBL(r; Z_I, Z_J) * s((r_IJ - r) / w),   ZBL = k_e Z_I Z_J phi(r / a) / r,   a = 0.8854 a_0 / (Z_I^0.23 + Z_J^0.23)
+    V(r) = ZBL(r; Z_I, Z_J) s((r_IJ - r) / w),  ZBL = k_e Z_I Z_J phi(r / a) / r,  a = 0.8854 a_0 / (Z_I^.23 + Z_J^.23)
 
 with phi the universal screening function (Ziegler, Biersack and Littmark 1985), s the smoothstep
-t^3 (10 - 15 t + 6 t^2) (0 at t <= 0, 1 at t >= 1, two continuous derivatives) and r_IJ the pair's onset.  Set at the shortest training
-distance of each pair (:func:`repulsion_onsets`), the prior is zero on every training structure: the moment part
-fits the labels as before and the prior only acts where the model would extrapolate.
+t^3 (10 - 15 t + 6 t^2) (0 at t <= 0, 1 at t >= 1, two continuous derivatives) and r_IJ the pair's onset.  Set at
+the shortest training distance of each pair (:func:`repulsion_onsets`), the prior is zero on every training
+structure: the moment part fits the labels as before and the prior only acts where the model would extrapolate.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class PairRepulsion(nn.Module):
         """Site energies (N,) (half of each pair), and on request forces (N, 3) and stress (S, 3, 3) of the prior
         on a :class:`~sus2_model.neighbors.Batch` (full neighbour lists: each pair appears twice).  Only the pairs
         closer than their onset are evaluated: in structures like the training data there are none."""
-        vectors = batch.positions[batch.nbr_j] - batch.positions.unsqueeze(1) + batch.nbr_shift
+        vectors = batch.edge_vectors()
         dist = vectors.norm(dim=-1)
         ti, tj = batch.types.unsqueeze(1).expand_as(batch.nbr_j), batch.types[batch.nbr_j]
         rows, cols = ((dist < self.onsets[ti, tj]) & (batch.nbr_mask > 0)).nonzero(as_tuple=True)
@@ -96,6 +96,5 @@ class PairRepulsion(nn.Module):
         if stress:
             virial = vectors.unsqueeze(-1) * grad.unsqueeze(-2)
             total = virial.new_zeros(batch.n_structures, 3, 3).index_add(0, batch.structure_of_atom[rows], virial)
-            vol = batch.volumes.reshape(-1, 1, 1)
-            out["stress"] = torch.where(vol > 0, total / vol.clamp(min=1e-12), torch.zeros_like(total))
+            out["stress"] = batch.stress(total)
         return out

@@ -53,8 +53,7 @@ def _unit_responses(model: Sus2Potential, batch, n_scalar: int, stress: bool, bl
     f_k = forces.reshape(-1, n_scalar).numpy()
     if not stress:
         return f_k, None
-    vol = batch.volumes.reshape(-1, 1, 1, 1)
-    s_k = torch.where(vol > 0, virial / vol.clamp(min=1e-12), torch.zeros_like(virial))
+    s_k = batch.stress(virial)
     return f_k, s_k.reshape(len(s_k), 9, n_scalar)[:, [0, 4, 8, 5, 2, 1]].numpy()
 
 
