@@ -140,3 +140,65 @@ def test_memory_cache_round_trips_documents(tmp_path):
     cache.put("label", "k", atoms_to_dict(atoms))
     assert cache.get("label", "k") == json.loads(json.dumps(atoms_to_dict(atoms)))
     assert cache.get("label", "other") is None and cache.get("model", "k") is None
+
+
+def test_labels_move_to_another_campaign_and_are_never_computed_again(tmp_path, capsys):
+    """``sus2 campaign export-labels`` writes a campaign's labels of its spec's labeler (.json or .json.gz);
+    ``import-labels`` loads them into another campaign folder, whose plan then holds them all, labels intact, and
+    where an earlier failure of one is no longer a failure; labels of other settings, files that are not exports and
+    labels without finite energies are refused by name and nothing is loaded."""
+    import gzip
+
+    from sus2_model.train.data import structure_hash
+    from sus2_workflows.cache import store_workspace
+    from sus2_workflows.cli import main
+    from sus2_workflows.errors import LabelingError
+
+    emt = {"type": "ase", "module": "ase.calculators.emt", "callable": "EMT"}
+    other = {**emt, "kwargs": {"asap_cutoff": True}}
+    files = {}
+    for name, labeler_spec in (("emt", emt), ("other", other)):
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(yaml.safe_dump({**SPEC, "labeler": labeler_spec}))
+    labeler = make_labeler(emt)
+    seeds = campaign.seed_structures(CampaignSpec(**SPEC))[:3]
+    source, target = store_workspace(tmp_path / "a"), store_workspace(tmp_path / "b")
+    campaign.label(seeds, labeler, CurationSpec(), source)
+    campaign.label(seeds[:1], make_labeler(other), CurationSpec(), source)
+    failed_key = campaign.plan_labels(seeds, labeler, target).todo_keys[2]
+    target.cache.put("label_failed", failed_key, {"source": "seed:2", "error": "SCF did not converge"})
+
+    def cli(command: str, spec: str, path: Path, folder: str) -> tuple[int, str]:
+        rc = main(["campaign", command, str(files[spec]), str(path), "--folder", str(tmp_path / folder)])
+        out, err = capsys.readouterr()
+        return rc, out + err
+
+    assert "3 ase labels" in cli("export-labels", "emt", tmp_path / "labels.json.gz", "a")[1]
+    assert "1 of other labeler settings" in cli("export-labels", "emt", tmp_path / "labels.json", "a")[1]
+    assert json.loads(gzip.decompress((tmp_path / "labels.json.gz").read_bytes())) == \
+        json.loads((tmp_path / "labels.json").read_text())
+    rc, text = cli("import-labels", "other", tmp_path / "labels.json.gz", "b")  # would never be used
+    assert rc == 2 and "labels.json.gz: labels of other labeler settings" in text and "differing: kwargs" in text
+    assert not list(target.cache.items("label"))
+    for expected in ("3 new labels", "0 new labels"):
+        assert expected in cli("import-labels", "emt", tmp_path / "labels.json.gz", "b")[1]
+    before = campaign.plan_labels(seeds, labeler, source).cached
+    after = campaign.plan_labels(seeds, labeler, target)
+    assert not after.todo and {k: structure_hash(a) for k, a in after.cached.items()} == \
+        {k: structure_hash(a) for k, a in before.items()}  # the same keys, positions and labels
+    assert target.cache.get("label_failed", failed_key) is None
+
+    (tmp_path / "cut.json.gz").write_bytes((tmp_path / "labels.json.gz").read_bytes()[:-20])
+    rc, text = cli("import-labels", "emt", tmp_path / "cut.json.gz", "c")
+    assert rc == 2 and "cut.json.gz: cannot read labels" in text
+    broken = json.loads((tmp_path / "labels.json").read_text())
+    broken["labels"][1]["label"]["energy"] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(broken))
+    rc, text = cli("import-labels", "emt", tmp_path / "nan.json", "c")
+    assert rc == 2 and "nan.json: label 1 (seed:" in text and "no finite energy" in text
+    broken["labels"][1]["label"] = {"energy": 1.0}
+    with pytest.raises(LabelingError, match="labels: label 1 is malformed"):
+        campaign.import_labels(broken, labeler, campaign.Workspace(tmp_path, campaign.MemoryCache()))
+    with pytest.raises(LabelingError, match="not a label export"):
+        campaign.import_labels({"labels": []}, labeler, campaign.Workspace(tmp_path, campaign.MemoryCache()))
+    assert not list(store_workspace(tmp_path / "c").cache.items("label"))

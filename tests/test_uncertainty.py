@@ -43,11 +43,10 @@ def test_selection_takes_the_first_uncertain_frame_of_each_trajectory():
 
 
 
-def test_new_minima_are_the_kept_unlabelled_distinct_relaxation_ends():
-    """Relaxation end points are labelled once per distinct minimum, a clean slab's first, then lowest first and at
-    most ``max_new``, never
-    where the screen's anomaly filter would reject them, and not where a training structure already sits (atom by
-    atom, minimum image)."""
+def test_new_minima_are_the_unlabelled_distinct_relaxation_ends():
+    """Relaxation end points are labelled once per distinct minimum, a clean slab's first, then the lowest kept and
+    the lowest the anomaly filter rejects in turn, at most ``max_new``, and not where a training structure already
+    sits (atom by atom, minimum image)."""
     from sus2_workflows.steps.active import MINIMUM_SHIFT, new_minima
 
     def frame(trajectory: str, energy: float | None, shift: float = 0.0, symbol: str = "Cu", **info):
@@ -62,12 +61,15 @@ def test_new_minima_are_the_kept_unlabelled_distinct_relaxation_ends():
                   frame("C", None, 0.9), frame("C", -2.0, 0.9, anomaly="intercalated"),
                   frame("D", -1.5, -0.3),  # labelled already
                   frame("E", None, 1.2), frame("E", -0.5, 1.2), frame("F", -1.001, symbol="Ni"),
-                  frame("G", -0.1, 1.5, symbol="Al", clean_slab=True)]
+                  frame("G", -0.1, 1.5, symbol="Al", clean_slab=True),
+                  frame("H", -0.8, 1.8, anomaly="surface changed")]
     labelled = bulk("Cu", "fcc", a=3.61, cubic=True)
     labelled.positions[0, 0] += 3.61 - 0.3 + 0.5 * MINIMUM_SHIFT  # D's end, one cell over, nearly
     chosen = new_minima(candidates, training=[labelled], max_new=5)
-    assert [(a.info["trajectory"], a.get_chemical_formula()) for a in chosen] == [("G", "Al4"), ("B", "Cu4"),
-                                                                                 ("F", "Ni4"), ("E", "Cu4")]
-    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=2)] == ["G", "B"]
+    # kept D, B, F, A, E and rejected C, H take turns; D is labelled already and A is one minimum with B
+    assert [(a.info["trajectory"], a.get_chemical_formula()) for a in chosen] == [
+        ("G", "Al4"), ("C", "Cu4"), ("B", "Cu4"), ("H", "Cu4"), ("F", "Ni4")]
+    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=8)] == list("GCBHFE")
+    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=2)] == ["G", "C"]
     labelled.positions[0, 0] += MINIMUM_SHIFT  # now D's end is farther than the shift from any label
-    assert "D" in [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=5)]
+    assert [a.info["trajectory"] for a in new_minima(candidates, [labelled], max_new=5)] == list("GDCBH")

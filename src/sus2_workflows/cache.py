@@ -5,7 +5,7 @@ written before the kill."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from maggma.core import Store
 
@@ -31,6 +31,11 @@ class ResultCache:
     def delete(self, kind: str, key: str) -> None:
         """Forget (kind, key), if it is there."""
         self.store.remove_docs({"cache_key": f"{kind}:{key}"})
+
+    def items(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every (key, document) of ``kind``."""
+        for doc in self.store.query({"kind": kind}):
+            yield doc["cache_key"].split(":", 1)[1], doc["value"]
 
 
 def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> Store:

@@ -96,10 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--folder", default="campaign")
         if name == "export":
             cmd.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    for name, text in (("export-labels", "write the campaign's DFT labels (of the spec's labeler) to a file"),
+                       ("import-labels", "load exported labels into a campaign, so it never computes them again")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("spec", help="the campaign spec (its labeler's settings select and check the labels)")
+        cmd.add_argument("file", help="labels file: .json or .json.gz")
+        cmd.add_argument("--store")
+        cmd.add_argument("--folder", default="campaign")
     args = parser.parse_args(argv[1:])
     try:
         if args.command == "remote-project":
             return _remote_project(args)
+        if args.command in ("export-labels", "import-labels"):
+            return _transfer_labels(args)
         if args.command != "run":
             return _inspect(args)
         summary = run_campaign(args.spec, args.folder, args.store, args.engine, args.launchpad, args.submit_only,
@@ -144,6 +153,37 @@ def _remote_project(args: argparse.Namespace) -> int:
     path = write_project(config, args.out or Path.home() / ".jfremote" / f"{args.name}.yaml")
     print(f"jobflow-remote project: {path}  (then: jf project check; sus2 campaign run SPEC --engine jobflow-remote "
           f"--project {args.name} --gpu-worker gpu --store {args.mongodb})")
+    return 0
+
+
+def _transfer_labels(args: argparse.Namespace) -> int:
+    import gzip
+    import zlib
+
+    from .cache import store_workspace
+    from .campaign.labels import export_labels, import_labels
+    from .labelers import make_labeler
+    from .spec import load_spec
+
+    labeler = make_labeler(load_spec(args.spec).labeler)
+    path, folder = Path(args.file), Path(args.folder).resolve()
+    compressed = path.suffix == ".gz"
+    if args.command == "export-labels":
+        if not (folder / "store").exists() and args.store is None:
+            raise Sus2WorkflowError(f"{folder}: no campaign here")
+        exported = export_labels(labeler, store_workspace(folder, args.store))
+        data = json.dumps(exported, allow_nan=False, default=str).encode()
+        atomic_write(path, lambda fh: fh.write(gzip.compress(data, mtime=0) if compressed else data), mode="wb")
+        print(f"{path}: {len(exported['labels'])} {labeler.name} labels from {folder} (left out: "
+              f"{exported['n_other_settings']} of other labeler settings, {exported['n_not_finite']} not finite)")
+        return 0
+    try:
+        raw = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+        exported = json.loads(raw)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise Sus2WorkflowError(f"{path}: cannot read labels ({type(exc).__name__}: {exc})") from None
+    new = import_labels(exported, labeler, store_workspace(folder, args.store), where=str(path))
+    print(f"{path}: {new} new labels in {folder}, {len(exported['labels']) - new} there already")
     return 0
 
 

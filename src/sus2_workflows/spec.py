@@ -96,8 +96,8 @@ class DbsSpec(_Strict):
 
 class ActiveLearningSpec(_Strict):
     """Explore with MD (and, on learned surfaces, relaxations of every placement), grade extrapolation, label the
-    most uncertain frames (and, with ``label_minima``, the relaxations' new minima; at most
-    ``max_new_per_iteration`` of each), retrain."""
+    most uncertain frames (and, with ``label_minima``, the relaxations' new end points, kept or rejected by the
+    screen; at most ``max_new_per_iteration`` of each), retrain."""
 
     iterations: int = Field(2, ge=0)
     md_temperature_k: float = Field(800.0, gt=0)

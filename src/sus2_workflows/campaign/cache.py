@@ -1,4 +1,5 @@
-"""The campaign's result cache: a small protocol (get/put documents by kind and key), an in-memory implementation,
+"""The campaign's result cache: a small protocol (get/put/delete documents by kind and key, list a kind), an
+in-memory implementation,
 and the workspace (folders) stages write into.  The maggma implementation: :class:`sus2_workflows.cache.ResultCache`."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 
 class Cache(Protocol):
@@ -20,6 +21,9 @@ class Cache(Protocol):
 
     def delete(self, kind: str, key: str) -> None:
         """Forget (kind, key), if it is there."""
+
+    def items(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every (key, document) of ``kind``."""
 
 
 @dataclass
@@ -40,6 +44,12 @@ class MemoryCache:
     def delete(self, kind: str, key: str) -> None:
         """Forget (kind, key), if it is there."""
         self.documents.pop((kind, key), None)
+
+    def items(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every (key, document) of ``kind``, as JSON copies."""
+        for (stored_kind, key), value in list(self.documents.items()):
+            if stored_kind == kind:
+                yield key, json.loads(json.dumps(value))
 
 
 @dataclass

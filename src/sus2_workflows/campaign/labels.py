@@ -1,13 +1,15 @@
 """Campaign stage for reference labels: which structures still need a calculation (each label is cached by structure
 and labeler settings), computing them in process or collecting the engine's job outputs, and merging the new labels
 into the campaign's dataset under the spec's curation caps.  A failed calculation is recorded against its structure
-(and retried on the next run); the other labels go on."""
+(and retried on the next run); the other labels go on.  Labels move between campaigns (another cluster, another
+store) as an export file that the receiving campaign checks against its own labeler's settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
 from ase import Atoms
 
 from sus2_model.train.data import dataset_hash, structure_hash
@@ -19,6 +21,9 @@ from ..spec import CurationSpec
 from ..steps.curate import deduplicate, drop_outliers
 from ..steps.label import ExternalLabeler, Labeler, label_structures
 from .cache import Workspace
+
+LABELS_FORMAT = "sus2-labels/1"  # the format of :func:`export_labels`' files
+SETTINGS_KEY = "labeler_settings_key"  # a cached label's record of the labeler settings it was computed with
 
 
 @dataclass
@@ -60,21 +65,22 @@ def plan_labels(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace,
     return plan
 
 
-def _store_label(key: str, labelled: Atoms, ws: Workspace) -> None:
-    """Cache one structure's labels; an earlier failed attempt at it is no longer a failure."""
-    ws.cache.put("label", key, atoms_to_dict(labelled))
+def _store_label(key: str, document: dict[str, Any], settings_key: str, ws: Workspace) -> None:
+    """Cache one structure's labels (``document``: :func:`atoms_to_dict`'s) with the key of the labeler settings
+    they were computed with; an earlier failed attempt at it is no longer a failure."""
+    ws.cache.put("label", key, {**document, SETTINGS_KEY: settings_key})
     ws.cache.delete("label_failed", key)
 
 
 def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: dict[str, str] | None,
-            ws: Workspace) -> None:
+            settings_key: str, ws: Workspace) -> None:
     """Cache one calculation's result the moment it exists (a killed run loses no finished label)."""
     if labelled is None:
         outcome.failed.append(failure)
         ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
     else:
         outcome.labelled[key] = labelled
-        _store_label(key, labelled, ws)
+        _store_label(key, atoms_to_dict(labelled), settings_key, ws)
 
 
 def compute_labels(plan: LabelPlan, labeler: Labeler, ws: Workspace) -> LabelOutcome:
@@ -86,7 +92,7 @@ def compute_labels(plan: LabelPlan, labeler: Labeler, ws: Workspace) -> LabelOut
     for key, atoms in zip(plan.todo_keys, plan.todo):
         result = label_structures([atoms], labeler, ws.dft_dir(key))
         _record(outcome, key, result.labelled[0] if result.labelled else None,
-                result.failed[0] if result.failed else None, ws)
+                result.failed[0] if result.failed else None, content_key(labeler.settings()), ws)
     return outcome
 
 
@@ -94,7 +100,8 @@ def record_output(key: str, source: str, output: Any, labeler: ExternalLabeler, 
     """Cache the labels in one engine job's output (None: the job failed) the moment it exists; returns what was
     recorded: ``{"key": key, "failure": None or {source, error}}``."""
     try:
-        _store_label(key, labeler.labels_from_output(output, source), ws)
+        _store_label(key, atoms_to_dict(labeler.labels_from_output(output, source)), content_key(labeler.settings()),
+                     ws)
         return {"key": key, "failure": None}
     except LabelingError as exc:
         failure = {"source": source, "error": str(exc)}
@@ -150,3 +157,72 @@ def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspac
     outcome = compute_labels(plan, labeler, ws)
     labels = {**plan.cached, **outcome.labelled}
     return [labels[k].get_potential_energy() if k in labels else None for k in plan.keys], outcome.failed
+
+
+def _finite(atoms: Atoms) -> bool:
+    """Whether ``atoms`` carries a finite energy and finite forces."""
+    results = atoms.calc.results if atoms.calc is not None else {}
+    return "energy" in results and "forces" in results and bool(np.isfinite(results["energy"])) and \
+        bool(np.isfinite(results["forces"]).all())
+
+
+def _labels_of(key: str, document: dict[str, Any], labeler: Labeler, settings_key: str) -> bool:
+    """Whether the cached label ``document`` under ``key`` was computed with ``labeler``'s settings: as recorded with
+    it, or (labels cached before the record existed) as its key says of the structure it holds."""
+    if SETTINGS_KEY in document:
+        return document[SETTINGS_KEY] == settings_key
+    atoms = atoms_from_dict(document)
+    atoms.calc = None
+    return label_key(atoms, labeler) == key
+
+
+def export_labels(labeler: Labeler, ws: Workspace) -> dict[str, Any]:
+    """Every label the campaign's cache holds for ``labeler`` (other settings' labels are left out, and so are
+    labels without a finite energy and forces, which curation drops anyway), under their cache keys, with the
+    settings they were computed with and how many were left out (``n_other_settings``, ``n_not_finite``): what
+    :func:`import_labels` loads into another campaign's cache, e.g. on another cluster or store."""
+    settings_key = content_key(labeler.settings())
+    labels, other, not_finite = [], 0, 0
+    for key, document in sorted(ws.cache.items("label"), key=lambda item: item[0]):
+        if not _labels_of(key, document, labeler, settings_key):
+            other += 1
+        elif not _finite(atoms_from_dict(document)):
+            not_finite += 1
+        else:
+            labels.append({"key": key, "label": {k: v for k, v in document.items() if k != SETTINGS_KEY}})
+    return {"format": LABELS_FORMAT, "labeler": labeler.name, "labeler_settings": labeler.settings(),
+            "n_other_settings": other, "n_not_finite": not_finite, "labels": labels}
+
+
+def import_labels(exported: dict[str, Any], labeler: Labeler, ws: Workspace, where: str = "labels") -> int:
+    """Load :func:`export_labels`' output into the cache under its keys (an earlier failure of the same calculation
+    is then no longer one), so the campaign computes none of these labels again; returns how many were new.
+    :class:`LabelingError` naming ``where`` (and the label) if the file is not such an export, was computed with
+    other settings than ``labeler``'s, or holds a malformed label or one without a finite energy and forces; nothing
+    is loaded then."""
+    if not isinstance(exported, dict) or exported.get("format") != LABELS_FORMAT:
+        raise LabelingError(f"{where}: not a label export (format {LABELS_FORMAT!r}; `sus2 campaign export-labels`)")
+    settings = labeler.settings()
+    settings_key = content_key(settings)
+    theirs = exported.get("labeler_settings")
+    if not isinstance(theirs, dict) or content_key(theirs) != settings_key:
+        theirs = theirs if isinstance(theirs, dict) else {}
+        differ = sorted(k for k in set(theirs) | set(settings)
+                        if content_key(theirs.get(k)) != content_key(settings.get(k)))
+        raise LabelingError(f"{where}: labels of other labeler settings than this campaign's (differing: "
+                            f"{', '.join(differ)}); they would never be used")
+    checked = []
+    for k, entry in enumerate(exported.get("labels", [])):
+        try:
+            key, document = entry["key"], entry["label"]
+            atoms = atoms_from_dict(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LabelingError(f"{where}: label {k} is malformed ({type(exc).__name__}: {exc})") from None
+        if not _finite(atoms):
+            raise LabelingError(f"{where}: label {k} ({atoms.info.get('source', atoms.get_chemical_formula())}) has "
+                                "no finite energy and forces")
+        checked.append((str(key), document))
+    new = [(key, document) for key, document in checked if ws.cache.get("label", key) is None]
+    for key, document in new:
+        _store_label(key, document, settings_key, ws)
+    return len(new)
