@@ -113,11 +113,20 @@ def test_screen_pair_with_dft_check_gives_success_and_zero_error_when_model_is_l
     assert document.name == "Cu(111)+O" and document.minima[0].rank == 1
     assert document.references["method"] == "labeler" and set(document.references["molecules"]) == {"H2", "H2O"}
     checked = check_with_labeler(document, target, labeler, ws)
-    assert checked.dft.n_checked == len(document.minima) and checked.dft.success is True
+    n = len(document.minima)
+    assert checked.dft.n_checked == n > 2 and checked.dft.success is True
+    assert checked.dft.success_at == {k: True for k in range(1, n)}
     assert checked.dft.mae == pytest.approx(0.0, abs=1e-9) and checked.dft.best_dft_rank == 1
     n_labels = len(ws.cache.documents)
     again = check_with_labeler(document, target, labeler, ws)
     assert len(ws.cache.documents) == n_labels and again.dft == checked.dft
+    # a model that ranked the minima backwards: its pick at k = 1 (the ontop O, EMT's worst by 0.16 eV) fails
+    backwards = document.model_copy(update={
+        "minima": [m.model_copy(update={"rank": k + 1}) for k, m in enumerate(reversed(document.minima))],
+        "structures": document.structures[:1] + document.structures[:0:-1]})
+    curve = check_with_labeler(backwards, target, labeler, ws).dft
+    assert curve.best_dft_rank == n and curve.success_at[1] is False and curve.success_at[n - 1] is True
+    assert len(ws.cache.documents) == n_labels  # the same structures: no new labels
 
 
 def test_campaign_learns_the_surface_and_names_bad_targets(tmp_path, capsys):

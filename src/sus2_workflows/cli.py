@@ -13,7 +13,7 @@ from sus2_model.io.atomic import atomic_write
 
 from rich.console import Console
 
-from .documents import CampaignResultDocument
+from .documents import CampaignResultDocument, success_summary
 from .errors import Sus2WorkflowError
 from .report import write_report
 from .screen_cli import screen_main
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dft = doc.get("dft") or {}
         checked = f"  {dft.get('labeler')}: {best['dft_adsorption_energy']:.3f} eV" \
             if best.get("dft_adsorption_energy") is not None else ""
-        success = f"  success@{dft['k']}: {dft['success']}" if dft.get("success") is not None else ""
+        success = f"  {success_summary(dft)}" if success_summary(dft) else ""
         print(f"{doc['name']:>24}  best {best['site']} E_ads {best['adsorption_energy']:.3f} eV{checked}{success}")
     for failure in summary["result"]["failures"]:
         print(f"failed: {failure['error']}")

@@ -270,8 +270,17 @@ class AdsorptionDftDocument(MsonableModel):
     threshold: float
     success: bool | None = Field(None, description="None where not every minimum was checked (no reference) or "
                                  "there are k minima or fewer (true by construction)")
+    success_at: dict[int, bool] = Field({}, description="the success at every k below the number of minima, where "
+                                        "every minimum was checked (AdsorbML's success curve)")
     best_dft_rank: int | None = Field(None, description="model rank of the minimum the labeler finds lowest")
     failed: list[dict[str, str]] = []
+
+
+def success_summary(dft: dict[str, Any]) -> str:
+    """An :class:`AdsorptionDftDocument`'s (JSON form) success curve, e.g. ``success@1 False, @2 True``; empty where
+    it has none."""
+    curve = sorted((int(k), v) for k, v in (dft.get("success_at") or {}).items())
+    return "success" + ", ".join(f"@{k} {v}" for k, v in curve) if curve else ""
 
 
 class AdsorptionDocument(MsonableModel):

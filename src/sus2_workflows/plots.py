@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 from sus2_model.io.atomic import atomic_path
 
+from .documents import success_summary
+
 
 def _pyplot():
     import matplotlib
@@ -91,7 +93,7 @@ def adsorption_plot(result: dict[str, Any], path: Path) -> None:
     if dft and dft["k"]:
         ax.axvspan(-0.5, min(dft["k"], len(minima)) - 0.5, color="0.9", zorder=0, label=f"top {dft['k']}")
     ax.set_xticks(list(ranks), [m["site"] for m in minima], rotation=30, ha="right", fontsize=7)
-    success = f", success@{dft['k']}: {dft['success']}" if dft and dft.get("success") is not None else ""
+    success = f", {success_summary(dft)}" if dft and success_summary(dft) else ""
     ax.set(ylabel="adsorption energy (eV)", title=f"{result['name']}{success}")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -11,6 +11,7 @@ from typing import Any
 
 from sus2_model.io.atomic import atomic_write
 
+from .documents import success_summary
 from .plots import adsorption_plot, eos_plot, insertion_plot, parity_plot
 from .provenance import campaign_documents, provenance_chains, status_of
 
@@ -68,7 +69,7 @@ def _adsorption_section(folder: Path, results: list[dict[str, Any]]) -> list[str
                   f"{result['references']['method']}"
         if dft:
             summary += f"; {dft['labeler']} on {dft['n_checked']} minima: MAE {_number(dft.get('mae'), 3)} eV, " \
-                       f"success@{dft['k']}: {dft.get('success')}"
+                       f"{success_summary(dft) or 'no success metric (not every minimum checked, or one minimum)'}"
         lines += ["", f"### {result['name']}", "", summary, ""]
         lines += _table(["rank", "site", "E_ads SUS2 (eV)", f"E_ads {dft.get('labeler', 'labeler')} (eV)",
                          "placements"],

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from .documents import AdsorptionDocument, EosDocument, MofDocument, ScreeningFailureDocument, WidomDocument
+from .documents import AdsorptionDocument, EosDocument, MofDocument, ScreeningFailureDocument, WidomDocument, \
+    success_summary
 from .errors import Sus2WorkflowError
 
 
@@ -39,7 +40,8 @@ def adsorption_record(document: AdsorptionDocument | ScreeningFailureDocument) -
                         "labeler_adsorption_energy_ev": m.dft_adsorption_energy} for m in document.minima],
             "n_placements": document.n_placements, "rejected": document.rejected,
             "gas_references": document.references["molecules"], "references_by": document.references["method"],
-            "labeler_mae_ev": dft.mae if dft else None, "success": dft.success if dft else None}
+            "labeler_mae_ev": dft.mae if dft else None, "success": dft.success if dft else None,
+            "success_at": dft.success_at if dft else {}}
 
 
 def mof_record(document: MofDocument | ScreeningFailureDocument) -> dict:
@@ -221,7 +223,7 @@ def _line(record: dict) -> str:
         minima = ", ".join(f"{m['site']} {m['adsorption_energy_ev']:.3f}" + (
             f" ({m['labeler_adsorption_energy_ev']:.3f})" if m["labeler_adsorption_energy_ev"] is not None else "")
             for m in record["minima"])
-        checked = f"  labeler MAE {record['labeler_mae_ev']:.3f} eV, success {record['success']}" \
+        checked = f"  labeler MAE {record['labeler_mae_ev']:.3f} eV, {success_summary(record) or 'no success metric'}" \
             if record["labeler_mae_ev"] is not None else ""
         return (f"{name}: E_ads (eV) {minima}  ({record['n_placements']} placements, {len(record['rejected'])} "
                 f"rejected){checked}")

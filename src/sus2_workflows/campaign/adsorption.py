@@ -151,7 +151,7 @@ def check_with_labeler(document: AdsorptionDocument, target: AdsorptionTarget, l
     """The labeler's single points on the relaxed clean slab, the gas molecules and the ``dft_top_k`` lowest minima
     (every minimum with ``dft_all_minima``), the DFT adsorption energies beside the model's, and AdsorbML's success:
     the best DFT energy among the model's k lowest is within :data:`SUCCESS_THRESHOLD` of the best of all (reported
-    only where there are more than k minima)."""
+    only where there are more than k minima), at ``dft_top_k`` and at every k below the number of minima."""
     k = target.dft_top_k
     checked = document.minima if target.dft_all_minima else document.minima[:k]
     structures = [atoms_from_dict(d) for d in document.structures[:1 + len(checked)]]
@@ -167,17 +167,16 @@ def check_with_labeler(document: AdsorptionDocument, target: AdsorptionTarget, l
                 minimum.dft_energy, minimum.dft_adsorption_energy = energy, energy - slab_energy - e_gas
     done = [m for m in minima if m.dft_adsorption_energy is not None]
     complete = target.dft_all_minima and len(done) == len(minima)  # the reference: every minimum checked
-    chose = len(minima) > k  # with k minima or fewer the k picks hold them all: success would be true by construction
     best = min(done, key=lambda m: m.dft_adsorption_energy) if done else None
-    picked = [m.dft_adsorption_energy for m in done if m.rank <= k]
+    # with k minima or fewer the k picks hold them all: success would be true by construction
+    curve = {n: min(m.dft_adsorption_energy for m in done if m.rank <= n) <= best.dft_adsorption_energy +
+             SUCCESS_THRESHOLD for n in range(1, len(minima))} if complete else {}
     dft = AdsorptionDftDocument(
         labeler=labeler.name, labeler_settings=labeler.settings(), k=k, n_checked=len(done), slab_energy=slab_energy,
         gas_energies={n: e for n, e in gas.items() if e is not None},
         mae=float(np.mean([abs(m.adsorption_energy - m.dft_adsorption_energy) for m in done])) if done else None,
-        threshold=SUCCESS_THRESHOLD, best_dft_rank=best.rank if complete else None,
-        success=bool(min(picked) <= best.dft_adsorption_energy + SUCCESS_THRESHOLD) if complete and chose and picked
-        else None,
-        failed=failed)
+        threshold=SUCCESS_THRESHOLD, best_dft_rank=best.rank if complete else None, success=curve.get(k),
+        success_at=curve, failed=failed)
     return document.model_copy(update={"minima": minima, "dft": dft})
 
 
