@@ -202,3 +202,17 @@ def test_labels_move_to_another_campaign_and_are_never_computed_again(tmp_path, 
     with pytest.raises(LabelingError, match="not a label export"):
         campaign.import_labels({"labels": []}, labeler, campaign.Workspace(tmp_path, campaign.MemoryCache()))
     assert not list(store_workspace(tmp_path / "c").cache.items("label"))
+
+
+def test_the_shipped_quantum_espresso_labels_hold_every_seed_of_their_spec(tmp_path):
+    """``workflows/labels/adsorption-qe-cu-o.json.gz`` imports into its spec's campaign (same labeler settings), and
+    that campaign then has a label for every seed structure: the spec and its labels have not drifted apart."""
+    import gzip
+
+    spec = load_spec(ROOT / "workflows" / "adsorption-qe-cu-o.yaml")
+    labeler = make_labeler(spec.labeler)
+    exported = json.loads(gzip.decompress((ROOT / "workflows" / "labels" / "adsorption-qe-cu-o.json.gz").read_bytes()))
+    ws = campaign.Workspace(tmp_path, campaign.MemoryCache())
+    assert campaign.import_labels(exported, labeler, ws) == len(exported["labels"])
+    plan = campaign.plan_labels(campaign.seed_structures(spec), labeler, ws)
+    assert not plan.todo and len(plan.cached) == len(plan.keys) == 20
