@@ -195,7 +195,7 @@ def test_labels_move_to_another_campaign_and_are_never_computed_again(tmp_path, 
     broken["labels"][1]["label"]["energy"] = float("nan")
     (tmp_path / "nan.json").write_text(json.dumps(broken))
     rc, text = cli("import-labels", "emt", tmp_path / "nan.json", "c")
-    assert rc == 2 and "nan.json: label 1 (seed:" in text and "no finite energy" in text
+    assert rc == 2 and "nan.json: label 1: seed:" in text and "NaN or infinite" in text
     broken["labels"][1]["label"] = {"energy": 1.0}
     with pytest.raises(LabelingError, match="labels: label 1 is malformed"):
         campaign.import_labels(broken, labeler, campaign.Workspace(tmp_path, campaign.MemoryCache()))

@@ -175,7 +175,7 @@ def _transfer_labels(args: argparse.Namespace) -> int:
         data = json.dumps(exported, allow_nan=False, default=str).encode()
         atomic_write(path, lambda fh: fh.write(gzip.compress(data, mtime=0) if compressed else data), mode="wb")
         print(f"{path}: {len(exported['labels'])} {labeler.name} labels from {folder} (left out: "
-              f"{exported['n_other_settings']} of other labeler settings, {exported['n_not_finite']} not finite)")
+              f"{exported['n_other_settings']} of other labeler settings, {exported['n_invalid']} invalid)")
         return 0
     try:
         raw = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
 from ase import Atoms
 
-from sus2_model.train.data import dataset_hash, structure_hash
+from sus2_model.errors import StructureError
+from sus2_model.train.data import check_labels, dataset_hash, structure_hash
 
 from ..documents import DatasetDocument, DbsDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
 from ..errors import LabelingError
@@ -159,11 +159,13 @@ def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspac
     return [labels[k].get_potential_energy() if k in labels else None for k in plan.keys], outcome.failed
 
 
-def _finite(atoms: Atoms) -> bool:
-    """Whether ``atoms`` carries a finite energy and finite forces."""
-    results = atoms.calc.results if atoms.calc is not None else {}
-    return "energy" in results and "forces" in results and bool(np.isfinite(results["energy"])) and \
-        bool(np.isfinite(results["forces"]).all())
+def _label_error(atoms: Atoms) -> str:
+    """Why training would refuse the label ``atoms`` carries (:func:`check_labels`), or ``""``."""
+    try:
+        check_labels([atoms])
+    except StructureError as exc:
+        return str(exc)
+    return ""
 
 
 def _labels_of(key: str, document: dict[str, Any], labeler: Labeler, settings_key: str) -> bool:
@@ -178,27 +180,27 @@ def _labels_of(key: str, document: dict[str, Any], labeler: Labeler, settings_ke
 
 def export_labels(labeler: Labeler, ws: Workspace) -> dict[str, Any]:
     """Every label the campaign's cache holds for ``labeler`` (other settings' labels are left out, and so are
-    labels without a finite energy and forces, which curation drops anyway), under their cache keys, with the
-    settings they were computed with and how many were left out (``n_other_settings``, ``n_not_finite``): what
+    labels that training would refuse (no finite energy and forces, see :func:`check_labels`), under their cache keys,
+    with the settings they were computed with and how many were left out (``n_other_settings``, ``n_invalid``): what
     :func:`import_labels` loads into another campaign's cache, e.g. on another cluster or store."""
     settings_key = content_key(labeler.settings())
-    labels, other, not_finite = [], 0, 0
+    labels, other, invalid = [], 0, 0
     for key, document in sorted(ws.cache.items("label"), key=lambda item: item[0]):
         if not _labels_of(key, document, labeler, settings_key):
             other += 1
-        elif not _finite(atoms_from_dict(document)):
-            not_finite += 1
+        elif _label_error(atoms_from_dict(document)):
+            invalid += 1
         else:
             labels.append({"key": key, "label": {k: v for k, v in document.items() if k != SETTINGS_KEY}})
     return {"format": LABELS_FORMAT, "labeler": labeler.name, "labeler_settings": labeler.settings(),
-            "n_other_settings": other, "n_not_finite": not_finite, "labels": labels}
+            "n_other_settings": other, "n_invalid": invalid, "labels": labels}
 
 
 def import_labels(exported: dict[str, Any], labeler: Labeler, ws: Workspace, where: str = "labels") -> int:
     """Load :func:`export_labels`' output into the cache under its keys (an earlier failure of the same calculation
     is then no longer one), so the campaign computes none of these labels again; returns how many were new.
     :class:`LabelingError` naming ``where`` (and the label) if the file is not such an export, was computed with
-    other settings than ``labeler``'s, or holds a malformed label or one without a finite energy and forces; nothing
+    other settings than ``labeler``'s, or holds a malformed label or one that training would refuse; nothing
     is loaded then."""
     if not isinstance(exported, dict) or exported.get("format") != LABELS_FORMAT:
         raise LabelingError(f"{where}: not a label export (format {LABELS_FORMAT!r}; `sus2 campaign export-labels`)")
@@ -218,9 +220,9 @@ def import_labels(exported: dict[str, Any], labeler: Labeler, ws: Workspace, whe
             atoms = atoms_from_dict(document)
         except (KeyError, TypeError, ValueError) as exc:
             raise LabelingError(f"{where}: label {k} is malformed ({type(exc).__name__}: {exc})") from None
-        if not _finite(atoms):
-            raise LabelingError(f"{where}: label {k} ({atoms.info.get('source', atoms.get_chemical_formula())}) has "
-                                "no finite energy and forces")
+        error = _label_error(atoms)
+        if error:
+            raise LabelingError(f"{where}: label {k}: {error}")
         checked.append((str(key), document))
     new = [(key, document) for key, document in checked if ws.cache.get("label", key) is None]
     for key, document in new:
