@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AIIDA_PATH := $(CURDIR)/.aiida
 export OMP_NUM_THREADS ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)  # the AiiDA daemon starts `verdi`
 
 .PHONY: install demo test test-fast bench clean dft
 

@@ -8,9 +8,12 @@ from ase.calculators.emt import EMT
 
 
 class CountingEMT(EMT):
-    """EMT that appends a line to ``$SUS2_TEST_COUNTER`` per calculation (optionally sleeping, to be killable)."""
+    """EMT that appends a line to ``$SUS2_TEST_COUNTER`` per calculation (optionally sleeping, to be killable, or
+    failing like an unconverged SCF on the structure whose source is ``$SUS2_TEST_FAIL_SOURCE``)."""
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        if atoms is not None and atoms.info.get("source") == os.environ.get("SUS2_TEST_FAIL_SOURCE"):
+            raise RuntimeError("SCF did not converge (a test's failure)")
         super().calculate(atoms, properties, system_changes or ["positions"])
         with open(os.environ["SUS2_TEST_COUNTER"], "a") as fh:
             fh.write("x\n")

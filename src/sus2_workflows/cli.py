@@ -21,16 +21,16 @@ from .screen_cli import screen_main
 
 def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None, engine: str = "local",
                  launchpad: str | None = None, submit_only: bool = False, project: str | None = None,
-                 worker: str = "cpu", gpu_worker: str | None = None) -> dict:
+                 worker: str = "cpu", gpu_worker: str | None = None, profile: str | None = None) -> dict:
     """Run (or resume) a campaign spec on the chosen engine and store; returns the summary it writes (for a
-    submission only: the submitted ids)."""
+    submission only: the submitted ids).  ``profile``: the AiiDA profile (engine ``aiida``)."""
     from .spec import load_spec
     from .stores import check_store, job_store
 
     warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)  # jobflow's, once per job
     spec = load_spec(spec_path)
     shared_store = store_uri not in (None, "", "embedded")
-    if (engine == "jobflow-remote" or submit_only) and not shared_store:
+    if (engine == "jobflow-remote" or (submit_only and engine != "aiida")) and not shared_store:
         raise Sus2WorkflowError(f"--engine {engine} runs jobs on other machines: give a shared --store mongodb://...")
     folder = Path(folder).resolve()
     store = job_store(store_uri, folder)
@@ -41,6 +41,14 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
         from .engines.inline import run_inline
 
         result = run_inline(spec, store_workspace(folder, store_uri), Console(stderr=True))
+    elif engine == "aiida":
+        from .engines.aiida.launch import run_campaign_workchain
+        from .engines.aiida.profiles import load_campaign_profile
+
+        load_campaign_profile(profile)
+        node, result = run_campaign_workchain(spec, folder, store_uri, submit=submit_only)
+        if result is None:
+            return {"campaign": spec.name, "submitted": [node.pk]}
     else:
         from .engines.jobflow import Sus2CampaignMaker
         from .engines.jobflow.managers import run_fireworks, run_local, submit_jobflow_remote
@@ -76,10 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("spec")
     run.add_argument("--store", help="mongodb://... , 'jobflow', or nothing for the embedded store")
     run.add_argument("--folder", default="campaign", help="campaign folder (store, DFT runs, models, report)")
-    run.add_argument("--engine", choices=["inline", "local", "fireworks", "jobflow-remote"], default="local",
-                     help="inline: the stages in this process, no workflow engine; local: jobflow run_locally")
+    run.add_argument("--engine", choices=["inline", "local", "fireworks", "jobflow-remote", "aiida"],
+                     default="local",
+                     help="inline: the stages in this process, no workflow engine; local: jobflow run_locally; "
+                          "aiida: the sus2.campaign work chain")
     run.add_argument("--launchpad", help="FireWorks LaunchPad file (default: an embedded LaunchPad in the folder)")
-    run.add_argument("--submit-only", action="store_true", help="FireWorks: add the workflow, let workers run it")
+    run.add_argument("--submit-only", "--submit", action="store_true",
+                     help="FireWorks: add the workflow, let workers run it; AiiDA: submit to the profile's daemon")
+    run.add_argument("--profile", help="AiiDA profile (default: the configured default, else the embedded 'sus2')")
     run.add_argument("--project", help="jobflow-remote project name")
     run.add_argument("--worker", default="cpu", help="jobflow-remote worker for labelling and screening")
     run.add_argument("--gpu-worker", help="jobflow-remote worker for training jobs")
@@ -112,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "run":
             return _inspect(args)
         summary = run_campaign(args.spec, args.folder, args.store, args.engine, args.launchpad, args.submit_only,
-                               args.project, args.worker, args.gpu_worker)
+                               args.project, args.worker, args.gpu_worker, args.profile)
         if "submitted" in summary:
             print(f"submitted {summary['campaign']}: {summary['submitted']}")
             return 0

@@ -7,7 +7,7 @@ same campaign run by any engine in any folder gives the same hashes.  Structures
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -69,16 +69,18 @@ def atoms_from_dict(doc: dict[str, Any]) -> Atoms:
     return atoms
 
 
+def without_fields(value: Any, fields: Sequence[str]) -> Any:
+    """JSON ``value`` without the mapping entries named in ``fields``, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_fields(v, fields) for k, v in value.items() if k not in fields}
+    if isinstance(value, list):
+        return [without_fields(v, fields) for v in value]
+    return value
+
+
 def summary_of(document: BaseModel) -> dict[str, Any]:
     """A document as JSON without its structures (what the provenance cache keeps)."""
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in STRUCTURE_FIELDS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return strip(document.model_dump(mode="json"))
+    return without_fields(document.model_dump(mode="json"), STRUCTURE_FIELDS)
 
 
 class DatasetDocument(MsonableModel):

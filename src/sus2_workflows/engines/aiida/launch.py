@@ -1,0 +1,45 @@
+"""Run or submit a campaign spec as :class:`~.workchains.Sus2CampaignWorkChain` in an AiiDA profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...documents import CampaignResultDocument
+from ...errors import Sus2WorkflowError
+from ...spec import CampaignSpec
+
+
+def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None) -> dict[str, Any]:
+    """The work chain's inputs for ``spec`` in ``folder`` (its cache in ``store_uri``; None: embedded)."""
+    from aiida import orm
+
+    inputs = {"spec": orm.Dict(spec.model_dump(mode="json")), "folder": orm.Str(str(Path(folder).resolve()))}
+    if store_uri not in (None, "", "embedded"):
+        inputs["store_uri"] = orm.Str(store_uri)
+    return inputs
+
+
+def result_of(node: Any) -> CampaignResultDocument:
+    """The result document of a finished campaign work chain; :class:`Sus2WorkflowError` naming the process, its
+    exit status and message where it failed."""
+    if not node.is_finished_ok:
+        raise Sus2WorkflowError(f"AiiDA campaign {node.process_label}<{node.pk}> did not finish: "
+                                f"[{node.exit_status}] {node.exit_message or node.process_state.value} "
+                                f"(verdi process report {node.pk})")
+    return node.outputs.result.value
+
+
+def run_campaign_workchain(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None,
+                           submit: bool = False) -> tuple[Any, CampaignResultDocument | None]:
+    """The campaign's work chain node and, unless ``submit`` (to the profile's daemon: the result comes later),
+    its result, run in this process."""
+    from aiida import engine
+
+    from .workchains import Sus2CampaignWorkChain
+
+    inputs = campaign_inputs(spec, folder, store_uri)
+    if submit:
+        return engine.submit(Sus2CampaignWorkChain, **inputs), None
+    _, node = engine.run_get_node(Sus2CampaignWorkChain, **inputs)
+    return node, result_of(node)
