@@ -7,16 +7,20 @@ export AIIDA_PATH := $(CURDIR)/.aiida
 export OMP_NUM_THREADS ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)  # the AiiDA daemon starts `verdi`
 
-.PHONY: install demo test test-fast bench clean dft
+.PHONY: install demo test test-fast bench clean system
 
-install: $(STAMP) dft
+install: $(STAMP) system
 
-# Quantum ESPRESSO from Debian when pw.x is missing (needs root and apt; otherwise DFT labelling reports it clearly)
-dft:
-	@command -v pw.x >/dev/null 2>&1 || { \
+# From Debian, where missing (needs root and apt; otherwise what needs them says so clearly): Quantum ESPRESSO for
+# DFT labels, Graphviz's dot for `sus2 aiida graph` pictures
+system:
+	@missing=""; command -v pw.x >/dev/null 2>&1 || missing="quantum-espresso quantum-espresso-data"; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq quantum-espresso quantum-espresso-data; \
-	  else echo "note: pw.x (Quantum ESPRESSO) is not installed; install quantum-espresso to run DFT labelling"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: not installed: $$missing (DFT labelling and rendered provenance graphs say so when asked)"; fi; \
+	fi
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

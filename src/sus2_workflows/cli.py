@@ -1,4 +1,5 @@
-"""``sus2`` command line: the model commands of :mod:`sus2_model.cli` plus ``sus2 campaign run``."""
+"""``sus2`` command line: the model commands of :mod:`sus2_model.cli` plus ``sus2 campaign ...``, ``sus2 screen ...``
+and ``sus2 aiida graph``."""
 
 from __future__ import annotations
 
@@ -69,11 +70,34 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
     return summary
 
 
+def aiida_main(argv: Sequence[str]) -> int:
+    """``sus2 aiida graph PK``: the provenance graph of an AiiDA campaign node."""
+    parser = argparse.ArgumentParser(prog="sus2 aiida", description="AiiDA campaigns")
+    sub = parser.add_subparsers(dest="command", required=True)
+    graph = sub.add_parser("graph", help="write the provenance graph of a node (a campaign work chain, a result)")
+    graph.add_argument("pk", type=int)
+    graph.add_argument("--output", "-o", help="FILE.svg|png|pdf|dot (default: PK.svg)")
+    graph.add_argument("--profile", help="AiiDA profile (default: the configured default, else 'sus2')")
+    args = parser.parse_args(argv)
+    from .engines.aiida.graph import write_graph
+    from .engines.aiida.profiles import load_campaign_profile
+
+    try:
+        load_campaign_profile(args.profile)
+        print(f"graph: {write_graph(args.pk, args.output or f'{args.pk}.svg')}")
+    except Sus2WorkflowError as exc:
+        print(f"sus2 aiida {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sus2`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["screen"]:
         return screen_main(argv[1:])
+    if argv[:1] == ["aiida"]:
+        return aiida_main(argv[1:])
     if not argv or argv[0] != "campaign":
         from sus2_model.cli import main as model_main
 

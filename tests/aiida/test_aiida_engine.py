@@ -4,6 +4,7 @@ calculation ends its own process with a named exit code and the rest go on; the 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,33 @@ def test_a_daemon_killed_while_labelling_resumes_after_a_restart_without_relabel
         daemon_client.stop_daemon(wait=True)
         monkeypatch.delenv("SUS2_TEST_DELAY")
         daemon_client.start_daemon(number_workers=1)  # as the other tests found it; the session stops it
+
+
+def test_the_graph_is_drawn_and_an_archive_round_trips_into_another_profile(tmp_path, aiida_config):
+    import shutil
+
+    from aiida.tools.archive import create_archive
+
+    from sus2_workflows.engines.aiida.graph import write_graph
+    from sus2_workflows.errors import Sus2WorkflowError
+
+    spec = CampaignSpec.model_validate(DETERMINISTIC)
+    seeds = DocumentData([atoms_to_dict(a) for a in campaign.seed_structures(spec)[:3]])
+    _, node = run_get_node(Sus2LabelWorkChain, structures=seeds, labeler=orm.Dict(spec.labeler.model_dump(mode="json")),
+                           curation=orm.Dict(spec.curation.model_dump(mode="json")), folder=orm.Str(str(tmp_path)))
+    dot = write_graph(node.pk, tmp_path / "graph.dot").read_text()
+    assert len(re.findall(r"label_structure \(\d+\)", dot)) == 3 and "merge_labels" in dot and "DatasetData" in dot
+    if shutil.which("dot"):
+        assert "<svg" in write_graph(node.outputs.dataset.pk, tmp_path / "graph.svg").read_text()
+    else:
+        with pytest.raises(Sus2WorkflowError, match="apt-get install graphviz"):
+            write_graph(node.pk, tmp_path / "graph.svg")
+    create_archive([node], filename=tmp_path / "labels.aiida")
+    code = ("import sys; from aiida import orm; from aiida.tools.archive import import_archive; "
+            "from sus2_workflows.engines.aiida.profiles import load_campaign_profile; load_campaign_profile(); "
+            "import_archive(sys.argv[1]); n = orm.load_node(sys.argv[2]); "
+            "print(n.process_label, n.outputs.dataset.document.dataset_hash)")
+    env = {**__import__("os").environ, "AIIDA_PATH": str(tmp_path / "elsewhere")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "labels.aiida"), node.uuid], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["Sus2LabelWorkChain", node.outputs.dataset.document.dataset_hash], out.stderr
