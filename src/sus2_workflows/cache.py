@@ -4,6 +4,8 @@ written before the kill."""
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,11 +15,27 @@ from .campaign.cache import Workspace
 
 
 class ResultCache:
-    """``get``/``put`` documents by (kind, key) in a maggma store; each ``put`` is one atomic document write."""
+    """``get``/``put`` documents by (kind, key) in a maggma store; each ``put`` is one atomic document write.  With
+    ``lock`` (a file beside an embedded store), writes from several processes (AiiDA's daemon workers) take turns."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, lock: Path | None = None) -> None:
         self.store = store
-        self.store.connect()
+        self.lock = lock
+        with self._writing():  # connecting an embedded store rewrites its configuration file
+            self.store.connect()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the write lock, where there is one."""
+        if self.lock is None:
+            yield
+            return
+        with open(self.lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         """The document stored under (kind, key), or None."""
@@ -26,11 +44,13 @@ class ResultCache:
 
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` under (kind, key), replacing what was there."""
-        self.store.update([{"cache_key": f"{kind}:{key}", "kind": kind, "value": value}], key="cache_key")
+        with self._writing():
+            self.store.update([{"cache_key": f"{kind}:{key}", "kind": kind, "value": value}], key="cache_key")
 
     def delete(self, kind: str, key: str) -> None:
         """Forget (kind, key), if it is there."""
-        self.store.remove_docs({"cache_key": f"{kind}:{key}"})
+        with self._writing():
+            self.store.remove_docs({"cache_key": f"{kind}:{key}"})
 
     def items(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every (key, document) of ``kind``."""
@@ -52,5 +72,8 @@ def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> 
 
 
 def store_workspace(folder: str | Path, store_uri: str | None = None) -> Workspace:
-    """The :class:`Workspace` of a campaign folder whose cache lives in the store at ``store_uri``."""
-    return Workspace(Path(folder), ResultCache(cache_store(store_uri, folder)))
+    """The :class:`Workspace` of a campaign folder whose cache lives in the store at ``store_uri`` (the embedded one,
+    with a write lock beside it, where that is None)."""
+    embedded = store_uri in (None, "", "embedded")
+    store = cache_store(store_uri, folder)
+    return Workspace(Path(folder), ResultCache(store, Path(folder) / "store" / "cache.lock" if embedded else None))

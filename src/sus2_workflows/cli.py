@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -71,9 +72,12 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
 
 
 def aiida_main(argv: Sequence[str]) -> int:
-    """``sus2 aiida graph PK``: the provenance graph of an AiiDA campaign node."""
+    """``sus2 aiida setup``: create (or show) a campaign profile; ``sus2 aiida graph PK``: the provenance graph of an
+    AiiDA campaign node."""
     parser = argparse.ArgumentParser(prog="sus2 aiida", description="AiiDA campaigns")
     sub = parser.add_subparsers(dest="command", required=True)
+    setup = sub.add_parser("setup", help="create the profile (sus2: embedded; sus2-production: PostgreSQL + RabbitMQ)")
+    setup.add_argument("--profile", help="default: the configured default, else 'sus2'")
     graph = sub.add_parser("graph", help="write the provenance graph of a node (a campaign work chain, a result)")
     graph.add_argument("pk", type=int)
     graph.add_argument("--output", "-o", help="FILE.svg|png|pdf|dot (default: PK.svg)")
@@ -83,7 +87,12 @@ def aiida_main(argv: Sequence[str]) -> int:
     from .engines.aiida.profiles import load_campaign_profile
 
     try:
-        load_campaign_profile(args.profile)
+        profile = load_campaign_profile(args.profile)
+        if args.command == "setup":
+            print(f"AiiDA profile {profile.name} in {os.environ['AIIDA_PATH']}: storage {profile.storage_backend}, "
+                  f"broker {profile.process_control_backend}\nstart its daemon: AIIDA_PATH={os.environ['AIIDA_PATH']} "
+                  f"verdi -p {profile.name} daemon start 2")
+            return 0
         print(f"graph: {write_graph(args.pk, args.output or f'{args.pk}.svg')}")
     except Sus2WorkflowError as exc:
         print(f"sus2 aiida {args.command}: error: {exc}", file=sys.stderr)

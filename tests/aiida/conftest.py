@@ -24,9 +24,10 @@ from ..test_campaign_core import DETERMINISTIC  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def aiida_profile(aiida_config, aiida_profile_factory, tmp_path_factory):
-    """The session's profile; the environment the daemon's workers inherit is set before the daemon starts."""
+    """The session's profile (for the tests in this folder); the environment the daemon's workers inherit is set
+    before the daemon starts."""
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ["SUS2_TEST_COUNTER"] = str(tmp_path_factory.mktemp("counter") / "calls.txt")
     with aiida_profile_factory(aiida_config, broker_backend="core.zeromq") as profile:
@@ -36,14 +37,26 @@ def aiida_profile(aiida_config, aiida_profile_factory, tmp_path_factory):
         yield profile
 
 
+@pytest.fixture(scope="package", autouse=True)
+def no_daemon_afterwards(aiida_profile):
+    """Stop the daemon once this folder's tests are done: the rest of the suite runs without it."""
+    yield
+    from aiida.engine.daemon.client import DaemonNotRunningException, get_daemon_client
+
+    try:
+        get_daemon_client(aiida_profile.name).stop_daemon(wait=True)
+    except DaemonNotRunningException:
+        pass
+
+
 @pytest.fixture
-def calculations() -> callable:
+def calculations(aiida_profile) -> callable:
     """How many labels the test labeler has computed so far (in this process and the daemon's)."""
     path = Path(os.environ["SUS2_TEST_COUNTER"])
     return lambda: len(path.read_text().splitlines()) if path.exists() else 0
 
 
 @pytest.fixture(scope="session")
-def inline_result(tmp_path_factory):
+def inline_result(aiida_profile, tmp_path_factory):
     """The inline engine's result of the tests' deterministic campaign spec: what every AiiDA run must equal."""
     return run_inline(CampaignSpec.model_validate(DETERMINISTIC), store_workspace(tmp_path_factory.mktemp("inline")))

@@ -72,6 +72,13 @@ def _store_label(key: str, document: dict[str, Any], settings_key: str, ws: Work
     ws.cache.delete("label_failed", key)
 
 
+def store_label(key: str, document: dict[str, Any], labeler: Labeler, ws: Workspace) -> None:
+    """Put one structure's labels (``document``: :func:`atoms_to_dict`'s, computed with ``labeler``) in the cache
+    under ``key`` where it lacks them: an engine that reused a calculation (AiiDA's caching) brings its labels back."""
+    if ws.cache.get("label", key) is None:
+        _store_label(key, document, content_key(labeler.settings()), ws)
+
+
 def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: dict[str, str] | None,
             settings_key: str, ws: Workspace) -> None:
     """Cache one calculation's result the moment it exists (a killed run loses no finished label)."""

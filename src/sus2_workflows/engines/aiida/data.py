@@ -127,6 +127,9 @@ class ModelData(SinglefileData):
         document = ModelDocument.from_dict(self.data())
         path = Path(document.model_path)
         if not path.exists():
+            from sus2_model.io.atomic import atomic_write
+
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.get_content("rb"))
+            content = self.get_content("rb")
+            atomic_write(path, lambda handle: handle.write(content), mode="wb")
         return document

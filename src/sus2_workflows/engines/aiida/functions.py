@@ -11,7 +11,7 @@ import functools
 from typing import Any, Callable
 
 from aiida import orm
-from aiida.engine import ExitCode, calcfunction
+from aiida.engine import ExitCode, Process, calcfunction
 
 from sus2_model.errors import Sus2ModelError
 
@@ -24,21 +24,27 @@ from ...spec import ActiveLearningSpec, AdsorptionTarget, CampaignSpec, Curation
     MofTarget, ScreeningModelSpec
 from .data import DatasetData, DocumentData, ModelData
 
-# name: (exit status, message, whether AiiDA's caching must not reuse the process); the work chains declare them,
-# the calcfunctions return them.  A failed calculation is retried on the next run, so it is never a cache source.
-EXIT_CODES: dict[str, tuple[int, str, bool]] = {
-    "ERROR_BAD_INPUT": (300, "bad input: {message}", False),
-    "ERROR_LABEL_FAILED": (310, "the labeler failed: {message}", True),
-    "ERROR_SCREEN_FAILED": (320, "the screen failed: {message}", False),
-    "ERROR_STAGE_FAILED": (330, "the stage failed: {message}", True),
-    "ERROR_SUB_PROCESS_FAILED": (400, "{process} failed: {message}", True),
+# name: (exit status, message); the work chains declare them, the calcfunctions return them
+EXIT_CODES: dict[str, tuple[int, str]] = {
+    "ERROR_BAD_INPUT": (300, "bad input: {message}"),
+    "ERROR_LABEL_FAILED": (310, "the labeler failed: {message}"),
+    "ERROR_SCREEN_FAILED": (320, "the screen failed: {message}"),
+    "ERROR_STAGE_FAILED": (330, "the stage failed: {message}"),
+    "ERROR_SUB_PROCESS_FAILED": (400, "{process} failed: {message}"),
 }
 
 
 def exit_code(name: str, **message: Any) -> ExitCode:
     """The exit code ``name`` of :data:`EXIT_CODES` with its message filled in."""
-    status, text, invalidates_cache = EXIT_CODES[name]
-    return ExitCode(status, text.format(**message), invalidates_cache=invalidates_cache)
+    status, text = EXIT_CODES[name]
+    return ExitCode(status, text.format(**message))
+
+
+def never_a_cache_source() -> None:
+    """Mark the running process as no source for AiiDA's caching: a failure is retried on the next run (the input may
+    be mended, a calculation may converge), and some stages read more than their input nodes (the campaign's store,
+    files by path), so the same inputs need not give the same result."""
+    Process.current().node.base.caching.is_valid_cache = False
 
 
 def _exit_code_of(error: Exception) -> ExitCode:
@@ -54,14 +60,17 @@ def _exit_code_of(error: Exception) -> ExitCode:
 
 def _named_failures(stage: Callable) -> Callable:
     """``stage`` returning its named exit code where the campaign layer raises one of its own errors (anything else
-    is a bug and excepts the process, with its traceback)."""
+    is a bug and excepts the process, with its traceback); a failed stage is never a cache source."""
 
     @functools.wraps(stage)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
-            return stage(*args, **kwargs)
+            result = stage(*args, **kwargs)
         except (Sus2WorkflowError, Sus2ModelError) as exc:
-            return _exit_code_of(exc)
+            result = _exit_code_of(exc)
+        if isinstance(result, ExitCode):
+            never_a_cache_source()
+        return result
 
     return wrapped
 
@@ -94,7 +103,9 @@ def seed_structures(spec: orm.Dict) -> DocumentData:
 @_named_failures
 def curate_datasets(datasets: orm.List, curation: orm.Dict, folder: orm.Str,
                     store_uri: orm.Str | None = None) -> DocumentData:
-    """Imported datasets checked, deduplicated and split (:func:`campaign.curate`)."""
+    """Imported datasets checked, deduplicated and split (:func:`campaign.curate`); they are read by path, so this is
+    never a cache source."""
+    never_a_cache_source()
     imports = [ImportSpec.model_validate(d) for d in datasets.get_list()]
     return DocumentData(campaign.curate(imports, CurationSpec.model_validate(curation.get_dict()),
                                         workspace(folder, store_uri)))
@@ -131,9 +142,13 @@ def merge_labels(structures: DocumentData, labeler: orm.Dict, curation: orm.Dict
                  store_uri: orm.Str | None = None, previous: DatasetData | None = None,
                  bridging: DocumentData | None = None, **labels: DocumentData) -> DatasetData:
     """The campaign's dataset: ``previous`` plus every structure's labels, those computed by this stage's
-    :func:`label_structure` processes (``labels``) and those in the cache alike (:func:`campaign.merge_labels`);
-    the structures whose calculation failed are listed in it."""
+    :func:`label_structure` processes (``labels``; stored in the campaign's cache where it lacks them, e.g. when AiiDA
+    reused a calculation from another campaign) and those in the cache alike (:func:`campaign.merge_labels`); the
+    structures whose calculation failed are listed in it.  It reads the cache, so it is never a cache source."""
+    never_a_cache_source()
     ws, chosen = workspace(folder, store_uri), make_labeler(labeler.get_dict())
+    for node in labels.values():
+        campaign.store_label(node.value["key"], node.value["label"], chosen, ws)
     dbs = bridging.value if bridging is not None else None
     plan = campaign.plan_labels(structures_of(structures.value), chosen, ws, dbs)
     computed = {node.value["key"] for node in labels.values()}
@@ -174,6 +189,7 @@ def explore_and_select(iteration: orm.Int, model: ModelData, dataset: DatasetDat
 
 
 @calcfunction
+@_named_failures
 def learning_result(model: ModelData, dataset: DatasetData, **iterations: DocumentData) -> DocumentData:
     """The final model and dataset with the iterations' summaries (:func:`campaign.learning_result`)."""
     history = [iterations[name].value for name in sorted(iterations, key=lambda n: int(n.rsplit("_", 1)[1]))]
@@ -182,11 +198,11 @@ def learning_result(model: ModelData, dataset: DatasetData, **iterations: Docume
 
 @calcfunction
 @_named_failures
-def screening_model(learned: DocumentData, named: orm.Dict | None = None) -> ModelData:
-    """The model that screens: the campaign's final one, or the one the spec names
-    (:func:`campaign.screening_model`)."""
-    spec = ScreeningModelSpec.model_validate(named.get_dict()) if named is not None else None
-    return ModelData(campaign.screening_model(learned.value.model, spec))
+def named_model(named: orm.Dict) -> ModelData:
+    """The model the spec names to screen with (:func:`campaign.named_model`); it is read by path, so this is never a
+    cache source."""
+    never_a_cache_source()
+    return ModelData(campaign.named_model(ScreeningModelSpec.model_validate(named.get_dict())))
 
 
 @calcfunction

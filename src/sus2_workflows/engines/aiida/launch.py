@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,13 @@ from ...spec import CampaignSpec
 def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None) -> dict[str, Any]:
     """The work chain's inputs for ``spec`` in ``folder`` (its cache in ``store_uri``; None: embedded)."""
     from aiida import orm
+    from aiida.orm.implementation.utils import clean_value
 
-    inputs = {"spec": orm.Dict(spec.model_dump(mode="json")), "folder": orm.Str(str(Path(folder).resolve()))}
+    data = spec.model_dump(mode="json")
+    if CampaignSpec.model_validate(clean_value(data)).spec_hash() != spec.spec_hash():
+        raise Sus2WorkflowError(f"spec {spec.name!r}: a number in it has more than the 14 significant digits AiiDA "
+                                "keeps; round it, so every engine runs the same campaign")
+    inputs = {"spec": orm.Dict(data), "folder": orm.Str(str(Path(folder).resolve()))}
     if store_uri not in (None, "", "embedded"):
         inputs["store_uri"] = orm.Str(store_uri)
     return inputs
@@ -40,6 +46,14 @@ def run_campaign_workchain(spec: CampaignSpec, folder: str | Path, store_uri: st
 
     inputs = campaign_inputs(spec, folder, store_uri)
     if submit:
-        return engine.submit(Sus2CampaignWorkChain, **inputs), None
+        from aiida.common.exceptions import InvalidOperation
+        from aiida.manage import get_manager
+
+        try:
+            return engine.submit(Sus2CampaignWorkChain, **inputs), None
+        except InvalidOperation as exc:  # the embedded profile's broker runs with its daemon only
+            name = get_manager().get_profile().name
+            raise Sus2WorkflowError(f"--submit: {exc} Start it with: AIIDA_PATH={os.environ.get('AIIDA_PATH', '~')} "
+                                    f"verdi -p {name} daemon start 2") from None
     _, node = engine.run_get_node(Sus2CampaignWorkChain, **inputs)
     return node, result_of(node)

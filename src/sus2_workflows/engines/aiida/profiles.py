@@ -4,7 +4,9 @@ in the working directory where it is unset), never the home folder.
 - ``sus2`` (embedded, the default): ``core.sqlite_dos`` storage and AiiDA's built-in ZeroMQ broker, so the daemon
   runs with no servers at all.
 - ``sus2-production``: ``core.psql_dos`` on PostgreSQL and RabbitMQ (``core.rabbitmq``), on localhost unless the
-  ``SUS2_AIIDA_DB_*`` variables say otherwise.
+  ``SUS2_AIIDA_DB_*`` variables say otherwise.  RabbitMQ from 3.8.15 on cancels a consumer that holds a task longer
+  than ``consumer_timeout`` (30 min by default), and a campaign holds its tasks for hours: set ``consumer_timeout``
+  to ``undefined`` in RabbitMQ's ``advanced.config`` (AiiDA warns about it on every load until then).
 
 Both are created on first use, with caching on (a campaign run again computes nothing again)."""
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import Sus2WorkflowError
+from ...hashing import content_key
 
 EMBEDDED = "sus2"
 PRODUCTION = "sus2-production"
@@ -28,15 +31,15 @@ def use_project_config() -> Path:
     return Path(os.environ["AIIDA_PATH"])
 
 
-def _database_settings(name: str) -> dict[str, Any]:
+def _database_settings(root: Path) -> dict[str, Any]:
     """PostgreSQL settings of the production profile: host, port, superuser (to create the database) and the
-    profile's own database and role."""
+    profile's own database and role, named after the configuration folder ``root`` unless set (two checkouts never
+    share a database, whose repository lives in one of them)."""
     env = os.environ.get
+    default = f"sus2_{content_key(str(root.resolve()))[:10]}"
     return {"host": env("SUS2_AIIDA_DB_HOST", "localhost"), "port": int(env("SUS2_AIIDA_DB_PORT", "5432")),
-            "superuser": env("SUS2_AIIDA_DB_SUPERUSER", "postgres"),
-            "database": env("SUS2_AIIDA_DB_NAME", name.replace("-", "_")),
-            "user": env("SUS2_AIIDA_DB_USER", name.replace("-", "_")),
-            "password": env("SUS2_AIIDA_DB_PASSWORD", "sus2")}
+            "superuser": env("SUS2_AIIDA_DB_SUPERUSER", "postgres"), "database": env("SUS2_AIIDA_DB_NAME", default),
+            "user": env("SUS2_AIIDA_DB_USER", default), "password": env("SUS2_AIIDA_DB_PASSWORD", "sus2")}
 
 
 def create_database(settings: dict[str, Any]) -> None:
@@ -45,15 +48,19 @@ def create_database(settings: dict[str, Any]) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(host=settings["host"], port=settings["port"], user=settings["superuser"],
-                         dbname="postgres", autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings["user"],)).fetchone() is None:
-            connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(settings["user"]), sql.Literal(settings["password"])))
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              (settings["database"],)).fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(
-                sql.Identifier(settings["database"]), sql.Identifier(settings["user"])))
+    try:
+        with psycopg.connect(host=settings["host"], port=settings["port"], user=settings["superuser"],
+                             dbname="postgres", autocommit=True) as connection:
+            if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings["user"],)).fetchone() is None:
+                connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(settings["user"]), sql.Literal(settings["password"])))
+            if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (settings["database"],)).fetchone() is None:
+                connection.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(
+                    sql.Identifier(settings["database"]), sql.Identifier(settings["user"])))
+    except psycopg.Error as exc:
+        raise Sus2WorkflowError(f"PostgreSQL at {settings['host']}:{settings['port']} (as {settings['superuser']}): "
+                                f"{exc}".strip()) from None
 
 
 def storage_and_broker(name: str, root: Path) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def storage_and_broker(name: str, root: Path) -> dict[str, Any]:
     if name != PRODUCTION:
         return {"storage_backend": "core.sqlite_dos", "storage_config": {"filepath": str(root / "storage" / name)},
                 "broker_backend": "core.zeromq", "broker_config": {}}
-    settings = _database_settings(name)
+    settings = _database_settings(root)
     create_database(settings)
     return {"storage_backend": "core.psql_dos",
             "storage_config": {"database_engine": "postgresql_psycopg", "database_hostname": settings["host"],
@@ -91,8 +98,6 @@ def load_campaign_profile(name: str | None = None):
         config.set_option("daemon.timeout", 30, scope=name)  # seconds: AiiDA's 2 s fails on a loaded login node
         if name == EMBEDDED:  # the ZeroMQ broker runs with the daemon only: a run without it polls for its children
             config.set_option("runner.poll.interval", 1, scope=name)
-        if name == PRODUCTION:  # RabbitMQ < 3.11.? times out consumers after 30 min: AiiDA warns on every load
-            config.set_option("warnings.rabbitmq_version", False, scope=name)
         if config.default_profile_name is None:
             config.set_default_profile(name)
         config.store()

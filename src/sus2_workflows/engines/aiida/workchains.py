@@ -11,6 +11,7 @@ from typing import Any
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
+from ...errors import Sus2WorkflowError
 from ...labelers import make_labeler
 from ...spec import CampaignSpec
 from . import functions
@@ -20,8 +21,8 @@ from .functions import EXIT_CODES, exit_code
 
 def _declare_exit_codes(spec: Any) -> None:
     """The work chain's named exit codes (:data:`~.functions.EXIT_CODES`)."""
-    for name, (status, message, invalidates_cache) in EXIT_CODES.items():
-        spec.exit_code(status, name, message=message, invalidates_cache=invalidates_cache)
+    for name, (status, message) in EXIT_CODES.items():
+        spec.exit_code(status, name, message=message)
 
 
 def _sub_process_failed(node: orm.ProcessNode) -> Any:
@@ -31,13 +32,20 @@ def _sub_process_failed(node: orm.ProcessNode) -> Any:
 
 
 def _function_failed(node: orm.CalcFunctionNode) -> Any:
-    """A calcfunction's named exit code, passed on; a process whose failure is retried on the next run (a failed
-    calculation) is marked as no source for AiiDA's caching, which would otherwise hand its failure out again."""
-    if node.exit_code is None:
-        return _sub_process_failed(node)
-    if any(status == node.exit_status and invalidates for status, _, invalidates in EXIT_CODES.values()):
-        node.base.caching.is_valid_cache = False
-    return node.exit_code
+    """A calcfunction's named exit code, passed on (an excepted one: ``ERROR_SUB_PROCESS_FAILED``)."""
+    return node.exit_code or _sub_process_failed(node)
+
+
+def _labeler_problem(settings: orm.Dict) -> str:
+    """Why the labeler ``settings`` describe cannot label in this engine's processes, or ``""``."""
+    try:
+        labeler = make_labeler(settings.get_dict())
+    except (ValueError, Sus2WorkflowError) as exc:
+        return f"the labeler: {exc}"
+    if not labeler.in_process:
+        return (f"labeler {labeler.name!r} runs as workflow-engine jobs, which the AiiDA engine does not schedule yet "
+                "(use --engine local, fireworks or jobflow-remote)")
+    return ""
 
 
 def _workspace_inputs(spec: Any) -> None:
@@ -142,6 +150,9 @@ class Sus2LabelWorkChain(WorkChain):
         """One process per label the cache does not hold yet."""
         from ... import campaign
 
+        problem = _labeler_problem(self.inputs.labeler)
+        if problem:
+            return exit_code("ERROR_BAD_INPUT", message=problem)
         labeler = make_labeler(self.inputs.labeler.get_dict())
         ws = functions.workspace(self.inputs.folder, self.inputs.get("store_uri"))
         sources = [("structures", self.inputs.structures)] + \
@@ -261,12 +272,16 @@ class Sus2ActiveLearningWorkChain(WorkChain):
             self.ctx.iteration += 1
         return None
 
-    def results(self) -> None:
+    def results(self) -> Any:
         """The final model, dataset and the iterations' summaries."""
-        learned = functions.learning_result(model=self.ctx.model, dataset=self.ctx.dataset, **self.ctx.history)
+        learned, node = functions.learning_result.run_get_node(model=self.ctx.model, dataset=self.ctx.dataset,
+                                                               **self.ctx.history)
+        if not node.is_finished_ok:
+            return _function_failed(node)
         self.out("learned", learned)
         self.out("model", self.ctx.model)
         self.out("dataset", self.ctx.dataset)
+        return None
 
 
 class Sus2EosWorkChain(_StageWorkChain):
@@ -320,9 +335,12 @@ class Sus2CampaignWorkChain(WorkChain):
         except ValueError as exc:
             return exit_code("ERROR_BAD_INPUT", message=f"the campaign spec: {exc}")
         spec = self.ctx.campaign
-        self.ctx.labeler, self.ctx.curation = self._settings(spec.labeler), self._settings(spec.curation)
-        self.ctx.training = orm.Dict(dict(spec.training))
-        return None
+        # stored now: the work chain's checkpoints hold its context, and an unstored node cannot be checkpointed
+        self.ctx.labeler = self._settings(spec.labeler).store()
+        self.ctx.curation = self._settings(spec.curation).store()
+        self.ctx.training = orm.Dict(dict(spec.training)).store()
+        problem = _labeler_problem(self.ctx.labeler)
+        return exit_code("ERROR_BAD_INPUT", message=problem) if problem else None
 
     def has_datasets(self) -> bool:
         """Whether the spec imports existing datasets."""
@@ -383,10 +401,11 @@ class Sus2CampaignWorkChain(WorkChain):
         if not self.ctx.learner.is_finished_ok:
             return _sub_process_failed(self.ctx.learner)
         screening = self.ctx.campaign.screening
-        named = {"named": self._settings(screening.model)} if screening.model is not None else {}
-        screener, node = functions.screening_model.run_get_node(learned=self.ctx.learner.outputs.learned, **named)
-        if not node.is_finished_ok:
-            return _function_failed(node)
+        screener = self.ctx.learner.outputs.model  # the campaign's final model, unless the spec names another
+        if screening.model is not None:
+            screener, node = functions.named_model.run_get_node(named=self._settings(screening.model))
+            if not node.is_finished_ok:
+                return _function_failed(node)
         self.ctx.screener = screener
         dump = lambda targets: orm.List([t.model_dump(mode="json") for t in targets])  # noqa: E731
         reference = {"reference": self.ctx.labeler} if screening.eos_reference == "labeler" else {}
