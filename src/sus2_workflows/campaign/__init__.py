@@ -7,8 +7,7 @@ process), :func:`export_labels` and :func:`import_labels` (labels moved between 
 :func:`train`, :func:`iteration_due`, :func:`explore_and_select`, :func:`fine_tune`, :func:`learning_result`;
 ``screening``: :func:`screening_model` (:func:`named_model`), :func:`screen` (with :func:`reference_eos`),
 :func:`screen_adsorption`, :func:`screen_mof`, :func:`campaign_result`.  Engines (inline, jobflow, AiiDA) only
-schedule these; importing this
-package imports no workflow engine and no database client.
+schedule these; importing this package imports no workflow engine and no database client.
 """
 
 from .adsorption import screen_adsorption
