@@ -58,9 +58,14 @@ class ResultCache:
             yield doc["cache_key"].split(":", 1)[1], doc["value"]
 
 
+def is_embedded(uri: str | None) -> bool:
+    """Whether a store URI names the embedded store in the campaign folder (none given, "" or "embedded")."""
+    return uri in (None, "", "embedded")
+
+
 def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> Store:
     """The cache collection beside the job store (same backend as :func:`sus2_workflows.stores.job_store`)."""
-    if uri in (None, "", "embedded"):
+    if is_embedded(uri):
         from .stores import EmbeddedStore
 
         root = Path(folder) / "store"
@@ -74,6 +79,5 @@ def cache_store(uri: str | None, folder: str | Path, database: str = "sus2") -> 
 def store_workspace(folder: str | Path, store_uri: str | None = None) -> Workspace:
     """The :class:`Workspace` of a campaign folder whose cache lives in the store at ``store_uri`` (the embedded one,
     with a write lock beside it, where that is None)."""
-    embedded = store_uri in (None, "", "embedded")
-    store = cache_store(store_uri, folder)
-    return Workspace(Path(folder), ResultCache(store, Path(folder) / "store" / "cache.lock" if embedded else None))
+    lock = Path(folder) / "store" / "cache.lock" if is_embedded(store_uri) else None
+    return Workspace(Path(folder), ResultCache(cache_store(store_uri, folder), lock))

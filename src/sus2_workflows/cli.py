@@ -27,11 +27,12 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
     """Run (or resume) a campaign spec on the chosen engine and store; returns the summary it writes (for a
     submission only: the submitted ids).  ``profile``: the AiiDA profile (engine ``aiida``)."""
     from .spec import load_spec
+    from .cache import is_embedded
     from .stores import check_store, job_store
 
     warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)  # jobflow's, once per job
     spec = load_spec(spec_path)
-    shared_store = store_uri not in (None, "", "embedded")
+    shared_store = not is_embedded(store_uri)
     if (engine == "jobflow-remote" or (submit_only and engine != "aiida")) and not shared_store:
         raise Sus2WorkflowError(f"--engine {engine} runs jobs on other machines: give a shared --store mongodb://...")
     folder = Path(folder).resolve()

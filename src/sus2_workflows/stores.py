@@ -14,6 +14,7 @@ from pathlib import Path
 from jobflow import JobStore
 from maggma.stores import MontyStore
 
+from .cache import is_embedded
 from .errors import StoreError
 
 
@@ -24,7 +25,7 @@ class EmbeddedStore(getattr(MontyStore, "__wrapped__", MontyStore)):  # type: ig
 
 def job_store(uri: str | None, folder: str | Path, database: str = "sus2") -> JobStore:
     """The campaign's :class:`jobflow.JobStore` for ``uri`` (``None``: embedded, in ``folder``)."""
-    if uri in (None, "", "embedded"):
+    if is_embedded(uri):
         root = Path(folder) / "store"
         root.mkdir(parents=True, exist_ok=True)
         docs = EmbeddedStore("outputs", database_path=str(root), database_name=database, key="uuid")

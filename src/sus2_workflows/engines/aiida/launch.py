@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ...cache import is_embedded
 from ...documents import CampaignResultDocument
 from ...errors import Sus2WorkflowError
 from ...spec import CampaignSpec
@@ -21,7 +22,7 @@ def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | Non
         raise Sus2WorkflowError(f"spec {spec.name!r}: a number in it has more than the 14 significant digits AiiDA "
                                 "keeps; round it, so every engine runs the same campaign")
     inputs = {"spec": orm.Dict(data), "folder": orm.Str(str(Path(folder).resolve()))}
-    if store_uri not in (None, "", "embedded"):
+    if not is_embedded(store_uri):
         inputs["store_uri"] = orm.Str(store_uri)
     return inputs
 

@@ -54,6 +54,11 @@ def _workspace_inputs(spec: Any) -> None:
     spec.input("store_uri", valid_type=orm.Str, required=False, help="a mongodb:// store for the campaign cache")
 
 
+def _workspace_args(inputs: Any) -> dict[str, Any]:
+    """The campaign folder and store among a work chain's ``inputs``, to hand to its calcfunctions and children."""
+    return {k: inputs[k] for k in ("folder", "store_uri") if k in inputs}
+
+
 class _StageWorkChain(WorkChain):
     """A stage that runs one calcfunction (its inputs exposed) and returns its result as ``_output``."""
 
@@ -143,9 +148,6 @@ class Sus2LabelWorkChain(WorkChain):
         spec.outline(cls.label, cls.merge)
         _declare_exit_codes(spec)
 
-    def _workspace_args(self) -> dict[str, Any]:
-        return {k: self.inputs[k] for k in ("folder", "store_uri") if k in self.inputs}
-
     def label(self) -> Any:
         """One process per label the cache does not hold yet."""
         from ... import campaign
@@ -166,7 +168,7 @@ class Sus2LabelWorkChain(WorkChain):
                     seen.add(key)
                     calculations[f"{name}_{index}"] = self.submit(
                         Sus2LabelStructureWorkChain, structures=node, index=orm.Int(index),
-                        labeler=self.inputs.labeler, **self._workspace_args())
+                        labeler=self.inputs.labeler, **_workspace_args(self.inputs))
         self.report(f"{len(calculations)} labels to compute ({labeler.name})")
         return ToContext(**{f"label_{name}": process for name, process in calculations.items()})
 
@@ -184,7 +186,7 @@ class Sus2LabelWorkChain(WorkChain):
         optional = {k: self.inputs[k] for k in ("previous", "bridging") if k in self.inputs}
         result, node = functions.merge_labels.run_get_node(
             structures=self.inputs.structures, labeler=self.inputs.labeler, curation=self.inputs.curation,
-            **optional, **self._workspace_args(), **labels)
+            **optional, **_workspace_args(self.inputs), **labels)
         if not node.is_finished_ok:
             return _function_failed(node)
         self.out("dataset", result)
@@ -214,9 +216,6 @@ class Sus2ActiveLearningWorkChain(WorkChain):
                                                             cls.next_iteration), cls.results)
         _declare_exit_codes(spec)
 
-    def _workspace_args(self) -> dict[str, Any]:
-        return {k: self.inputs[k] for k in ("folder", "store_uri") if k in self.inputs}
-
     def setup(self) -> None:
         """Start from the given model and dataset."""
         self.ctx.iteration, self.ctx.converged, self.ctx.history = 0, False, {}
@@ -235,7 +234,7 @@ class Sus2ActiveLearningWorkChain(WorkChain):
         self.report(f"active learning, iteration {self.ctx.iteration}")
         result, node = functions.explore_and_select.run_get_node(
             iteration=orm.Int(self.ctx.iteration), model=self.ctx.model, dataset=self.ctx.dataset,
-            settings=self.inputs.settings, labeler=self.inputs.labeler, **self._workspace_args())
+            settings=self.inputs.settings, labeler=self.inputs.labeler, **_workspace_args(self.inputs))
         if not node.is_finished_ok:
             return _function_failed(node)
         self.ctx.history[f"iteration_{self.ctx.iteration}"] = result
@@ -250,7 +249,8 @@ class Sus2ActiveLearningWorkChain(WorkChain):
     def label(self) -> Any:
         """Label the selection into the grown dataset."""
         process = self.submit(Sus2LabelWorkChain, structures=self.ctx.step, previous=self.ctx.dataset,
-                              labeler=self.inputs.labeler, curation=self.inputs.curation, **self._workspace_args())
+                              labeler=self.inputs.labeler, curation=self.inputs.curation,
+                              **_workspace_args(self.inputs))
         return ToContext(labelled=process)
 
     def retrain(self) -> Any:
@@ -260,7 +260,7 @@ class Sus2ActiveLearningWorkChain(WorkChain):
         self.ctx.dataset = self.ctx.labelled.outputs.dataset
         optional = {"sources": self.inputs.sources} if "sources" in self.inputs else {}
         process = self.submit(Sus2TrainWorkChain, dataset=self.ctx.dataset, model=self.ctx.model,
-                              training=self.inputs.training, **optional, **self._workspace_args())
+                              training=self.inputs.training, **optional, **_workspace_args(self.inputs))
         return ToContext(trained=process)
 
     def next_iteration(self) -> Any:
@@ -322,9 +322,6 @@ class Sus2CampaignWorkChain(WorkChain):
                      cls.learn, cls.screen, cls.results)
         _declare_exit_codes(spec)
 
-    def _workspace_args(self) -> dict[str, Any]:
-        return {k: self.inputs[k] for k in ("folder", "store_uri") if k in self.inputs}
-
     def _settings(self, value: Any) -> orm.Dict:
         return orm.Dict(value.model_dump(mode="json") if hasattr(value, "model_dump") else dict(value))
 
@@ -350,7 +347,7 @@ class Sus2CampaignWorkChain(WorkChain):
         """Curate the imported datasets."""
         datasets = orm.List([d.model_dump(mode="json") for d in self.ctx.campaign.datasets])
         return ToContext(curated=self.submit(Sus2CurateWorkChain, datasets=datasets, curation=self.ctx.curation,
-                                             **self._workspace_args()))
+                                             **_workspace_args(self.inputs)))
 
     def choose_dbs(self) -> Any:
         """The domain-bridging set, where the spec asks for one."""
@@ -359,7 +356,7 @@ class Sus2CampaignWorkChain(WorkChain):
         if self.ctx.campaign.dbs is None:
             return None
         return ToContext(chosen=self.submit(Sus2DbsWorkChain, curated=self.ctx.curated.outputs.curated,
-                                            dbs=self._settings(self.ctx.campaign.dbs), **self._workspace_args()))
+                                            dbs=self._settings(self.ctx.campaign.dbs), **_workspace_args(self.inputs)))
 
     def _sources(self) -> dict[str, Any]:
         return {"sources": self.ctx.curated.outputs.curated} if "curated" in self.ctx else {}
@@ -375,7 +372,7 @@ class Sus2CampaignWorkChain(WorkChain):
         if not node.is_finished_ok:
             return _function_failed(node)
         return ToContext(labelled=self.submit(Sus2LabelWorkChain, structures=seeds, labeler=self.ctx.labeler,
-                                              curation=self.ctx.curation, **bridging, **self._workspace_args()))
+                                              curation=self.ctx.curation, **bridging, **_workspace_args(self.inputs)))
 
     def train(self) -> Any:
         """Train the first model."""
@@ -384,7 +381,8 @@ class Sus2CampaignWorkChain(WorkChain):
         task = self.ctx.campaign.target_task
         return ToContext(trained=self.submit(Sus2TrainWorkChain, dataset=self.ctx.labelled.outputs.dataset,
                                              training=self.ctx.training, **self._sources(),
-                                             **({"task": orm.Str(task)} if task else {}), **self._workspace_args()))
+                                             **({"task": orm.Str(task)} if task else {}),
+                                             **_workspace_args(self.inputs)))
 
     def learn(self) -> Any:
         """Active learning from the first model."""
@@ -394,7 +392,7 @@ class Sus2CampaignWorkChain(WorkChain):
             Sus2ActiveLearningWorkChain, model=self.ctx.trained.outputs.model,
             dataset=self.ctx.labelled.outputs.dataset, settings=self._settings(self.ctx.campaign.active_learning),
             labeler=self.ctx.labeler, curation=self.ctx.curation, training=self.ctx.training, **self._sources(),
-            **self._workspace_args()))
+            **_workspace_args(self.inputs)))
 
     def screen(self) -> Any:
         """The screening model, then the EOS, adsorption and MOF screens side by side."""
@@ -409,7 +407,7 @@ class Sus2CampaignWorkChain(WorkChain):
         self.ctx.screener = screener
         dump = lambda targets: orm.List([t.model_dump(mode="json") for t in targets])  # noqa: E731
         reference = {"reference": self.ctx.labeler} if screening.eos_reference == "labeler" else {}
-        where = self._workspace_args()
+        where = _workspace_args(self.inputs)
         return ToContext(
             eos=self.submit(Sus2EosWorkChain, model=screener, targets=dump(screening.eos), **reference, **where),
             adsorption=self.submit(Sus2AdsorptionWorkChain, model=screener, targets=dump(screening.adsorption),
@@ -425,7 +423,7 @@ class Sus2CampaignWorkChain(WorkChain):
         result, node = functions.campaign_result.run_get_node(
             spec=self.inputs.spec, learned=learned.learned, eos=self.ctx.eos.outputs.screening,
             adsorption=self.ctx.adsorption.outputs.screening, screened_by=self.ctx.screener,
-            mof=self.ctx.mof.outputs.screening, **self._workspace_args())
+            mof=self.ctx.mof.outputs.screening, **_workspace_args(self.inputs))
         if not node.is_finished_ok:
             return _function_failed(node)
         self.out("result", result)
