@@ -90,6 +90,13 @@ def test_missing_pw_x_is_a_clear_error(tmp_path):
         label_structures([bulk("Si")], labeler, tmp_path)
 
 
+def test_a_pw_output_without_a_result_is_a_labeling_error_naming_the_structure(tmp_path):
+    (tmp_path / "aiida.out").write_text("     Program PWSCF v.6.7MaX starts on  7Dec2026\n")
+    labeler = make_labeler({"type": "quantum_espresso", "pseudopotentials": {"Si": "Si.pbe-rrkj.UPF"}})
+    with pytest.raises(LabelingError, match=r"seed:3: no pw.x result in .*aiida.out"):
+        labeler.labels_from_output(tmp_path / "aiida.out", bulk("Si"), "seed:3")
+
+
 def test_birch_murnaghan_fit_recovers_emt_copper():
     fit = screen_eos(bulk("Cu", "fcc", a=3.6), EMT())
     assert fit.v0 == pytest.approx(11.57, abs=0.05)  # EMT Cu

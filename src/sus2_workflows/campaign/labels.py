@@ -79,12 +79,18 @@ def store_label(key: str, document: dict[str, Any], labeler: Labeler, ws: Worksp
         _store_label(key, document, content_key(labeler.settings()), ws)
 
 
+def record_failure(key: str, failure: dict[str, str], ws: Workspace) -> None:
+    """Record that the calculation of ``key``'s labels failed (``failure``: its source and error): the campaign's
+    dataset lists it, and the next run tries again."""
+    ws.cache.put("label_failed", key, failure)
+
+
 def _record(outcome: LabelOutcome, key: str, labelled: Atoms | None, failure: dict[str, str] | None,
             settings_key: str, ws: Workspace) -> None:
     """Cache one calculation's result the moment it exists (a killed run loses no finished label)."""
     if labelled is None:
         outcome.failed.append(failure)
-        ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
+        record_failure(key, failure, ws)
     else:
         outcome.labelled[key] = labelled
         _store_label(key, atoms_to_dict(labelled), settings_key, ws)
@@ -112,7 +118,7 @@ def record_output(key: str, source: str, output: Any, labeler: ExternalLabeler, 
         return {"key": key, "failure": None}
     except LabelingError as exc:
         failure = {"source": source, "error": str(exc)}
-        ws.cache.put("label_failed", key, failure)  # reported; retried on the next run
+        record_failure(key, failure, ws)
         return {"key": key, "failure": failure}
 
 

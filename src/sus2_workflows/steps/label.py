@@ -9,12 +9,13 @@ A failed calculation is recorded with the structure's name and the error; the ot
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import IO, Any, Protocol, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -75,6 +76,7 @@ def kpoint_grid(atoms: Atoms, kspacing: float) -> tuple[int, int, int]:
 # the pw.x entries the labeler's fields, ASE's writer and the structure set: not for ``pw_input``
 PW_OWN_KEYS = {"control": ("calculation", "tprnfor", "tstress", "pseudo_dir", "outdir", "prefix"),
                "system": ("nat", "ntyp", "ibrav", "ecutwfc", "ecutrho", "occupations", "smearing", "degauss")}
+PW_INPUT_DECIMALS = 10  # decimals (Å) of the cell pw.x reads: aiida-quantumespresso's writer's
 SUGGESTED_CUTOFF = re.compile(r"Suggested minimum cutoff for (wavefunctions|charge density):\s*([0-9.]+)\s*Ry")
 
 
@@ -120,12 +122,34 @@ class QuantumEspressoLabeler:
                 "ecutwfc_ry": self.ecutwfc, "ecutrho_ry": self.density_cutoff, **kpoints, "smearing": self.smearing,
                 "degauss_ry": self.degauss, **({"pw_input": self.pw_input} if self.pw_input else {})}
 
-    def _namelists(self) -> dict[str, dict[str, Any]]:
-        """The namelist entries the labeler sets itself (ASE adds the structure's)."""
+    def namelists(self) -> dict[str, dict[str, Any]]:
+        """The pw.x namelist entries of every calculation: the labeler's own and ``pw_input``'s (the writer, ASE's
+        or aiida-quantumespresso's, adds the structure's)."""
         system: dict[str, Any] = {"ecutwfc": self.ecutwfc, "ecutrho": self.density_cutoff}
         if self.smearing:
             system |= {"occupations": "smearing", "smearing": self.smearing, "degauss": self.degauss}
-        return {"control": {"tprnfor": True, "tstress": True}, "system": system}
+        namelists = {"control": {"tprnfor": True, "tstress": True}, "system": system}
+        for namelist, entries in self.pw_input.items():
+            namelists[namelist] = {**namelists.get(namelist, {}), **entries}
+        return namelists
+
+    def kpoints(self, atoms: Atoms) -> tuple[int, int, int]:
+        """The Monkhorst-Pack grid (no offset) of ``atoms``' calculation."""
+        return tuple(self.kpts) if self.kpts else kpoint_grid(atoms, self.kspacing)
+
+    def labels_from_output(self, output: str | Path | IO[str], atoms: Atoms, source: str) -> Atoms:
+        """``atoms`` labelled from a finished pw.x run's text output (a path or an open file; read by ASE, as the
+        in-process calculator reads its own); raises :class:`LabelingError` naming ``source`` where it holds no
+        result."""
+        from ase.io import read
+
+        try:
+            calculated = atoms.copy()  # the structure's periodicity decides the labels, as in process
+            calculated.calc = SinglePointCalculator(calculated, **read(output, format="espresso-out").calc.results)
+            return labelled_copy(atoms, results_of(calculated), self.name, source)
+        except Exception as exc:  # a truncated or foreign file fails in many ways inside ASE's reader
+            where = getattr(output, "name", output)
+            raise LabelingError(f"{source}: no pw.x result in {where}: {type(exc).__name__}: {exc}") from exc
 
     def input_problems(self) -> list[str]:
         """``pw_input`` entries that would override what the labeler or the structure sets (:data:`PW_OWN_KEYS`)."""
@@ -156,13 +180,33 @@ class QuantumEspressoLabeler:
         if shutil.which(executable) is None:
             raise LabelingError(f"{executable} not found on PATH: install Quantum ESPRESSO "
                                 "(apt-get install quantum-espresso quantum-espresso-data)")
-        namelists = self._namelists()
-        for namelist, entries in self.pw_input.items():
-            namelists[namelist] = {**namelists.get(namelist, {}), **entries}
-        return Espresso(profile=EspressoProfile(command=self.command, pseudo_dir=self.pseudo_dir),
-                        pseudopotentials=self.pseudopotentials, kpts=self.kpts or kpoint_grid(atoms, self.kspacing),
-                        directory=str(workdir),
-                        input_data=namelists)
+        calculator = Espresso(profile=EspressoProfile(command=self.command, pseudo_dir=self.pseudo_dir),
+                              pseudopotentials=self.pseudopotentials, kpts=self.kpoints(atoms),
+                              directory=str(workdir), input_data=self.namelists())
+        calculator.template = _pw_input_template()()
+        return calculator
+
+
+def pw_input_atoms(atoms: Atoms) -> Atoms:
+    """``atoms`` as pw.x reads them from every writer: the cell rounded to :data:`PW_INPUT_DECIMALS` decimals (Å), as
+    aiida-quantumespresso writes it (ASE writes 14; positions both write with 10), so the in-process and the AiiDA
+    calculations of a structure read the same numbers and print the same labels."""
+    rounded = atoms.copy()
+    rounded.set_cell(np.round(atoms.cell.array, PW_INPUT_DECIMALS), scale_atoms=False)
+    return rounded
+
+
+@functools.cache
+def _pw_input_template() -> type:
+    """ASE's pw.x input template, writing :func:`pw_input_atoms` (made on first use: ASE's calculator module takes
+    0.7 s to import)."""
+    from ase.calculators.espresso import EspressoTemplate
+
+    class PwInputTemplate(EspressoTemplate):
+        def write_input(self, profile: Any, directory: Path, atoms: Atoms, parameters: dict, properties: Any) -> None:
+            super().write_input(profile, directory, pw_input_atoms(atoms), parameters, properties)
+
+    return PwInputTemplate
 
 
 @dataclass
@@ -184,15 +228,27 @@ def label_structures(images: Sequence[Atoms], labeler: Labeler, workdir: str | P
         copy = atoms.copy()
         try:
             copy.calc = labeler.calculator(run_dir, copy)
-            labels = {"energy": copy.get_potential_energy(), "forces": copy.get_forces()}
-            if copy.pbc.all():
-                labels["stress"] = copy.get_stress()
+            labels = results_of(copy)
         except LabelingError:
             raise
         except Exception as exc:  # a DFT code can fail in many ways; record it against the structure
             failed.append({"source": str(where), "error": f"{type(exc).__name__}: {exc}"[:500]})
             continue
-        copy.calc = SinglePointCalculator(copy, **labels)
-        copy.info.update({"labeler": labeler.name, "source": where})
-        labelled.append(copy)
+        labelled.append(labelled_copy(atoms, labels, labeler.name, where))
     return LabelResult(labelled, failed)
+
+
+def results_of(atoms: Atoms) -> dict[str, Any]:
+    """Energy, forces and, for a cell periodic in all three directions, stress of ``atoms``' calculator."""
+    labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+    if atoms.pbc.all():
+        labels["stress"] = atoms.get_stress()
+    return labels
+
+
+def labelled_copy(atoms: Atoms, labels: dict[str, Any], labeler_name: str, source: str) -> Atoms:
+    """A copy of ``atoms`` holding ``labels`` (:func:`results_of`'s), the labeler's name and its source."""
+    copy = atoms.copy()
+    copy.calc = SinglePointCalculator(copy, **labels)
+    copy.info.update({"labeler": labeler_name, "source": source})
+    return copy
