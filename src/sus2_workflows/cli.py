@@ -23,9 +23,11 @@ from .screen_cli import screen_main
 
 def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | None = None, engine: str = "local",
                  launchpad: str | None = None, submit_only: bool = False, project: str | None = None,
-                 worker: str = "cpu", gpu_worker: str | None = None, profile: str | None = None) -> dict:
+                 worker: str = "cpu", gpu_worker: str | None = None, profile: str | None = None,
+                 pw_code: str | None = None, pw_options: dict | None = None) -> dict:
     """Run (or resume) a campaign spec on the chosen engine and store; returns the summary it writes (for a
-    submission only: the submitted ids).  ``profile``: the AiiDA profile (engine ``aiida``)."""
+    submission only: the submitted ids).  Engine ``aiida``: ``profile``, and the code and scheduler options of its
+    Quantum ESPRESSO labels (default: pw.x as the labeler's ``command`` runs it on this machine)."""
     from .spec import load_spec
     from .cache import is_embedded
     from .stores import check_store, job_store
@@ -49,7 +51,8 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
         from .engines.aiida.profiles import load_campaign_profile
 
         load_campaign_profile(profile)
-        node, result = run_campaign_workchain(spec, folder, store_uri, submit=submit_only)
+        node, result = run_campaign_workchain(spec, folder, store_uri, submit=submit_only, pw_code=pw_code,
+                                              pw_options=pw_options)
         if result is None:
             return {"campaign": spec.name, "submitted": [node.pk]}
     else:
@@ -70,6 +73,19 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
                "eos": [e.model_dump(mode="json") for e in result.eos], "result": result.model_dump(mode="json")}
     atomic_write(folder / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2, default=str)))
     return summary
+
+
+def _mapping(text: str) -> dict:
+    """A JSON/YAML mapping given on the command line."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON/YAML: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a mapping: {text!r}")
+    return value
 
 
 def aiida_main(argv: Sequence[str]) -> int:
@@ -126,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--submit-only", "--submit", action="store_true",
                      help="FireWorks: add the workflow, let workers run it; AiiDA: submit to the profile's daemon")
     run.add_argument("--profile", help="AiiDA profile (default: the configured default, else the embedded 'sus2')")
+    run.add_argument("--pw-code", help="AiiDA: the pw.x code of Quantum ESPRESSO labels, e.g. pw@cluster (default: "
+                                       "pw.x as the labeler's command runs it on this machine)")
+    run.add_argument("--pw-options", type=_mapping, help="AiiDA: their scheduler options as JSON/YAML, e.g. "
+                                                         "'{resources: {num_machines: 1}, queue_name: short}'")
     run.add_argument("--project", help="jobflow-remote project name")
     run.add_argument("--worker", default="cpu", help="jobflow-remote worker for labelling and screening")
     run.add_argument("--gpu-worker", help="jobflow-remote worker for training jobs")
@@ -158,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "run":
             return _inspect(args)
         summary = run_campaign(args.spec, args.folder, args.store, args.engine, args.launchpad, args.submit_only,
-                               args.project, args.worker, args.gpu_worker, args.profile)
+                               args.project, args.worker, args.gpu_worker, args.profile, args.pw_code,
+                               args.pw_options)
         if "submitted" in summary:
             print(f"submitted {summary['campaign']}: {summary['submitted']}")
             return 0
@@ -237,7 +258,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from .provenance import campaign_status, export_campaign
 
     if not (Path(args.folder) / "store").exists() and args.store is None:
-        raise Sus2WorkflowError(f"{args.folder}: no campaign here (run `sus2 campaign run SPEC --folder {args.folder}`)")
+        raise Sus2WorkflowError(f"{args.folder}: no campaign here (run `sus2 campaign run SPEC --folder "
+                                f"{args.folder}`)")
     if args.command == "status":
         for kind, count in campaign_status(args.folder, args.store).items():
             print(f"{kind:<16} {count}")

@@ -21,6 +21,8 @@ from sus2_workflows.engines.aiida.data import DatasetData, DocumentData, ModelDa
 from sus2_workflows.engines.aiida.functions import EXIT_CODES
 from sus2_workflows.engines.aiida.launch import campaign_inputs, result_of
 from sus2_workflows.engines.aiida.workchains import Sus2CampaignWorkChain, Sus2LabelWorkChain
+from sus2_workflows.provenance import campaign_status, export_campaign
+from sus2_workflows.report import write_report
 from sus2_workflows.spec import CampaignSpec
 
 from ..test_campaign_core import DETERMINISTIC
@@ -63,6 +65,11 @@ def test_a_campaign_on_the_daemon_equals_the_inline_engine_and_reruns_from_the_c
                                                                                   ).read_bytes()
     assert isinstance(node.outputs.dataset, DatasetData) and node.outputs.dataset.base.attributes.get(
         "n_structures") == len(node.outputs.dataset.document.structures)
+    # `sus2 campaign status|report|export` read the AiiDA campaign's folder as any other
+    status, chains = campaign_status(tmp_path / "aiida"), export_campaign(tmp_path / "aiida")
+    assert status["label"] == len(labels) and status["result"] == 1
+    assert {c["result"]["result_hash"] for c in chains} == {e.result_hash for e in result.eos}
+    assert all(e.formula in write_report(tmp_path / "aiida").read_text() for e in result.eos)
     # run again: nothing is computed again, and AiiDA's caching reuses the stages it can
     done = calculations()
     again = submit_and_await(Sus2CampaignWorkChain, **campaign_inputs(spec, tmp_path / "aiida"), timeout=900)
@@ -106,9 +113,13 @@ def test_verdi_lists_every_work_chain_and_data_type_of_the_plugin():
     verdi = str(Path(sys.executable).parent / "verdi")
     workflows = subprocess.run([verdi, "plugin", "list", "aiida.workflows"], capture_output=True, text=True).stdout
     data = subprocess.run([verdi, "plugin", "list", "aiida.data"], capture_output=True, text=True).stdout
-    for name in ("curate", "dbs", "label", "train", "active_learning", "eos", "adsorption", "mof", "campaign"):
+    calculations = subprocess.run([verdi, "plugin", "list", "aiida.calculations"], capture_output=True,
+                                  text=True).stdout
+    for name in ("curate", "dbs", "label", "label_structure", "label_pw", "train", "active_learning", "eos",
+                 "adsorption", "mof", "campaign"):
         assert f"sus2.{name}\n" in workflows, name
     assert all(f"sus2.{name}\n" in data for name in ("model", "dataset", "document"))
+    assert "sus2.train\n" in calculations
 
 
 def test_documents_keep_every_digit_where_aiida_would_round(tmp_path):

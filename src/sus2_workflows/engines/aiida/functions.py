@@ -16,6 +16,7 @@ from aiida.engine import ExitCode, Process, calcfunction
 from sus2_model.errors import Sus2ModelError
 
 from ... import campaign
+from ...campaign.labels import label_key
 from ...cache import store_workspace
 from ...documents import ActiveLearningDocument, DbsDocument, atoms_from_dict, atoms_to_dict
 from ...errors import LabelingError, ScreeningError, SpecError, Sus2WorkflowError
@@ -28,6 +29,7 @@ from .data import DatasetData, DocumentData, ModelData
 EXIT_CODES: dict[str, tuple[int, str]] = {
     "ERROR_BAD_INPUT": (300, "bad input: {message}"),
     "ERROR_LABEL_FAILED": (310, "the labeler failed: {message}"),
+    "ERROR_SCF_NOT_CONVERGED": (311, "the SCF did not converge, restarts with safer settings included: {message}"),
     "ERROR_SCREEN_FAILED": (320, "the screen failed: {message}"),
     "ERROR_STAGE_FAILED": (330, "the stage failed: {message}"),
     "ERROR_SUB_PROCESS_FAILED": (400, "{process} failed: {message}"),
@@ -134,6 +136,22 @@ def label_structure(structures: DocumentData, index: orm.Int, labeler: orm.Dict,
         return exit_code("ERROR_LABEL_FAILED", message=f"{failure['source']}: {failure['error']}")
     key = plan.keys[0]
     return DocumentData({"key": key, "label": atoms_to_dict({**plan.cached, **outcome.labelled}[key])})
+
+
+@calcfunction
+@_named_failures
+def pw_label(structures: DocumentData, index: orm.Int, labeler: orm.Dict, retrieved: orm.FolderData, folder: orm.Str,
+             store_uri: orm.Str | None = None) -> DocumentData:
+    """One structure's labels from its finished pw.x calculation (the ``retrieved`` files of aiida-quantumespresso's
+    ``PwCalculation``), read as the in-process labeler reads its own run, and stored in the campaign's cache."""
+    chosen = make_labeler(labeler.get_dict())
+    atoms = structures_of(structures.value)[index.value]
+    output = retrieved.creator.get_option("output_filename")
+    with retrieved.base.repository.open(output) as handle:
+        labelled = chosen.labels_from_output(handle, atoms, str(atoms.info.get("source", f"structure {index.value}")))
+    key, document = label_key(atoms, chosen), atoms_to_dict(labelled)
+    campaign.store_label(key, document, chosen, workspace(folder, store_uri))
+    return DocumentData({"key": key, "label": document})
 
 
 @calcfunction

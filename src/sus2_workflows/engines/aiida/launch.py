@@ -12,8 +12,10 @@ from ...errors import Sus2WorkflowError
 from ...spec import CampaignSpec
 
 
-def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None) -> dict[str, Any]:
-    """The work chain's inputs for ``spec`` in ``folder`` (its cache in ``store_uri``; None: embedded)."""
+def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None, pw_code: str | None = None,
+                    pw_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The work chain's inputs for ``spec`` in ``folder`` (its cache in ``store_uri``; None: embedded), with the
+    code (a label, e.g. ``pw@cluster``) and scheduler options of its Quantum ESPRESSO labels where given."""
     from aiida import orm
     from aiida.orm.implementation.utils import clean_value
 
@@ -24,6 +26,16 @@ def campaign_inputs(spec: CampaignSpec, folder: str | Path, store_uri: str | Non
     inputs = {"spec": orm.Dict(data), "folder": orm.Str(str(Path(folder).resolve()))}
     if not is_embedded(store_uri):
         inputs["store_uri"] = orm.Str(store_uri)
+    if pw_code is not None:
+        from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+        try:
+            inputs["pw_code"] = orm.load_code(pw_code)
+        except (NotExistent, MultipleObjectsError) as exc:
+            raise Sus2WorkflowError(f"--pw-code {pw_code}: {exc} (verdi code list; verdi code create "
+                                    "core.code.installed ...)") from None
+    if pw_options:
+        inputs["pw_options"] = orm.Dict(pw_options)
     return inputs
 
 
@@ -38,14 +50,14 @@ def result_of(node: Any) -> CampaignResultDocument:
 
 
 def run_campaign_workchain(spec: CampaignSpec, folder: str | Path, store_uri: str | None = None,
-                           submit: bool = False) -> tuple[Any, CampaignResultDocument | None]:
+                           submit: bool = False, **pw: Any) -> tuple[Any, CampaignResultDocument | None]:
     """The campaign's work chain node and, unless ``submit`` (to the profile's daemon: the result comes later),
-    its result, run in this process."""
+    its result, run in this process; ``pw``: :func:`campaign_inputs`' ``pw_code`` and ``pw_options``."""
     from aiida import engine
 
     from .workchains import Sus2CampaignWorkChain
 
-    inputs = campaign_inputs(spec, folder, store_uri)
+    inputs = campaign_inputs(spec, folder, store_uri, **pw)
     if submit:
         from aiida.common.exceptions import InvalidOperation
         from aiida.manage import get_manager

@@ -31,6 +31,13 @@ def use_project_config() -> Path:
     return Path(os.environ["AIIDA_PATH"])
 
 
+def config_folder() -> Path:
+    """The loaded AiiDA configuration's folder: profiles' files, this machine's scratch, models brought back."""
+    from aiida.manage.configuration import get_config
+
+    return Path(get_config().dirpath)
+
+
 def _database_settings(root: Path) -> dict[str, Any]:
     """PostgreSQL settings of the production profile: host, port, superuser (to create the database) and the
     profile's own database and role, named after the configuration folder ``root`` unless set (two checkouts never

@@ -14,7 +14,8 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 from ...errors import Sus2WorkflowError
 from ...labelers import make_labeler
 from ...spec import CampaignSpec
-from . import functions
+from ...steps.label import QuantumEspressoLabeler
+from . import functions, pw
 from .data import DatasetData, DocumentData, ModelData
 from .functions import EXIT_CODES, exit_code
 
@@ -57,6 +58,19 @@ def _workspace_inputs(spec: Any) -> None:
 def _workspace_args(inputs: Any) -> dict[str, Any]:
     """The campaign folder and store among a work chain's ``inputs``, to hand to its calcfunctions and children."""
     return {k: inputs[k] for k in ("folder", "store_uri") if k in inputs}
+
+
+def _pw_inputs(spec: Any) -> None:
+    """Where Quantum ESPRESSO labels run: an AiiDA code and its scheduler options (default: pw.x as the labeler's
+    ``command`` runs it on this machine)."""
+    spec.input("pw_code", valid_type=orm.AbstractCode, required=False, help="the pw.x code (e.g. pw@cluster)")
+    spec.input("pw_options", valid_type=orm.Dict, required=False,
+               help="PwCalculation metadata.options, e.g. resources, max_wallclock_seconds, queue_name, account")
+
+
+def _pw_args(inputs: Any) -> dict[str, Any]:
+    """The pw.x code and options among a work chain's ``inputs``, to hand to its children."""
+    return {k: inputs[k] for k in ("pw_code", "pw_options") if k in inputs}
 
 
 class _StageWorkChain(WorkChain):
@@ -129,6 +143,64 @@ class Sus2LabelStructureWorkChain(_StageWorkChain):
     _function, _output = functions.label_structure, "label"
 
 
+class Sus2PwLabelWorkChain(WorkChain):
+    """One structure's Quantum ESPRESSO labels through aiida-quantumespresso's ``PwBaseWorkChain`` (its restarts and
+    error handlers), read by :func:`~.functions.pw_label`; a calculation that still fails is recorded against the
+    structure (``ERROR_SCF_NOT_CONVERGED`` or ``ERROR_LABEL_FAILED``)."""
+
+    @classmethod
+    def define(cls, spec: Any) -> None:
+        """The structure (by index), the labeler, the code and its options; the label out."""
+        super().define(spec)
+        spec.input("structures", valid_type=DocumentData)
+        spec.input("index", valid_type=orm.Int)
+        spec.input("labeler", valid_type=orm.Dict, help="a quantum_espresso labeler's settings")
+        spec.input("code", valid_type=orm.AbstractCode)
+        spec.input("options", valid_type=orm.Dict, help="PwCalculation metadata.options")
+        _workspace_inputs(spec)
+        spec.output("label", valid_type=DocumentData)
+        spec.outline(cls.run_pw, cls.collect)
+        _declare_exit_codes(spec)
+
+    def _structure(self) -> Any:
+        return functions.structures_of(self.inputs.structures.value)[self.inputs.index.value]
+
+    def run_pw(self) -> Any:
+        """Submit the SCF with forces and stress."""
+        from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+
+        labeler = make_labeler(self.inputs.labeler.get_dict())
+        try:
+            family = pw.pseudo_family(labeler)
+        except Sus2WorkflowError as exc:
+            return exit_code("ERROR_BAD_INPUT", message=exc)
+        inputs = pw.pw_base_inputs(labeler, self._structure(), self.inputs.code, self.inputs.options.get_dict(),
+                                   family)
+        return ToContext(pw=self.submit(PwBaseWorkChain, **inputs, metadata={"call_link_label": "scf"}))
+
+    def collect(self) -> Any:
+        """The labels of a finished calculation; a failed one recorded in the campaign's cache."""
+        from ... import campaign
+        from ...campaign.labels import label_key
+
+        node = self.ctx.pw
+        if not node.is_finished_ok:
+            atoms, labeler = self._structure(), make_labeler(self.inputs.labeler.get_dict())
+            source = str(atoms.info.get("source", f"structure {self.inputs.index.value}"))
+            error = f"PwBaseWorkChain<{node.pk}> [{node.exit_status}] {node.exit_message or node.process_state.value}"
+            campaign.record_failure(label_key(atoms, labeler), {"source": source, "error": error},
+                                    functions.workspace(self.inputs.folder, self.inputs.get("store_uri")))
+            name = "ERROR_SCF_NOT_CONVERGED" if pw.scf_not_converged(node) else "ERROR_LABEL_FAILED"
+            return exit_code(name, message=f"{source}: {error}")
+        result, function = functions.pw_label.run_get_node(
+            structures=self.inputs.structures, index=self.inputs.index, labeler=self.inputs.labeler,
+            retrieved=node.outputs.retrieved, **_workspace_args(self.inputs))
+        if not function.is_finished_ok:
+            return _function_failed(function)
+        self.out("label", result)
+        return None
+
+
 class Sus2LabelWorkChain(WorkChain):
     """Label structures (and a domain-bridging set) with the campaign's labeler and merge them into a dataset: what
     the cache holds is never computed again; each missing label is its own :class:`Sus2LabelStructureWorkChain`,
@@ -144,6 +216,7 @@ class Sus2LabelWorkChain(WorkChain):
         spec.input("previous", valid_type=DatasetData, required=False, help="the dataset the labels extend")
         spec.input("bridging", valid_type=DocumentData, required=False, help="a domain-bridging set to label too")
         _workspace_inputs(spec)
+        _pw_inputs(spec)
         spec.output("dataset", valid_type=DatasetData)
         spec.outline(cls.label, cls.merge)
         _declare_exit_codes(spec)
@@ -159,18 +232,40 @@ class Sus2LabelWorkChain(WorkChain):
         ws = functions.workspace(self.inputs.folder, self.inputs.get("store_uri"))
         sources = [("structures", self.inputs.structures)] + \
                   ([("bridging", self.inputs.bridging)] if "bridging" in self.inputs else [])
-        calculations, seen = {}, set()
+        missing, seen = [], set()
         for name, node in sources:
             plan = campaign.plan_labels(functions.structures_of(node.value), labeler, ws)
             todo = set(plan.todo_keys)
             for index, key in enumerate(plan.keys):
                 if key in todo and key not in seen:  # the same structure twice is labelled once
                     seen.add(key)
-                    calculations[f"{name}_{index}"] = self.submit(
-                        Sus2LabelStructureWorkChain, structures=node, index=orm.Int(index),
-                        labeler=self.inputs.labeler, **_workspace_args(self.inputs))
+                    missing.append((f"{name}_{index}", node, index))
+        calculations = {}
+        if missing:  # the labeler's code is needed only now: labels imported from elsewhere need no pw.x here
+            try:
+                child, run_on = self._labelling_process(labeler)
+            except Sus2WorkflowError as exc:
+                return exit_code("ERROR_BAD_INPUT", message=exc)
+            calculations = {name: self.submit(child, structures=node, index=orm.Int(index),
+                                              labeler=self.inputs.labeler, **run_on, **_workspace_args(self.inputs))
+                            for name, node, index in missing}
         self.report(f"{len(calculations)} labels to compute ({labeler.name})")
         return ToContext(**{f"label_{name}": process for name, process in calculations.items()})
+
+    def _labelling_process(self, labeler: Any) -> tuple[type, dict[str, Any]]:
+        """The process that labels one structure and the inputs it needs besides the structure: Quantum ESPRESSO
+        through aiida-quantumespresso (the code named, or pw.x on this machine; its pseudopotential family made
+        here, once), any other in-process labeler through :class:`Sus2LabelStructureWorkChain`."""
+        if not isinstance(labeler, QuantumEspressoLabeler):
+            return Sus2LabelStructureWorkChain, {}
+        pw.pseudo_family(labeler)
+        options = self.inputs.pw_options.get_dict() if "pw_options" in self.inputs else {}
+        if "pw_code" in self.inputs:
+            code = self.inputs.pw_code
+        else:
+            code, local = pw.local_pw_code(labeler.command)
+            options = {**local, **options}
+        return Sus2PwLabelWorkChain, {"code": code, "options": orm.Dict(options)}
 
     def merge(self) -> Any:
         """The dataset from every label (:func:`~.functions.merge_labels`); failed calculations are listed in it."""
@@ -209,6 +304,7 @@ class Sus2ActiveLearningWorkChain(WorkChain):
         spec.input("training", valid_type=orm.Dict)
         spec.input("sources", valid_type=DocumentData, required=False, help="curated imported tasks")
         _workspace_inputs(spec)
+        _pw_inputs(spec)
         spec.output("learned", valid_type=DocumentData, help="ActiveLearningResult: final model, dataset, history")
         spec.output("model", valid_type=ModelData)
         spec.output("dataset", valid_type=DatasetData)
@@ -250,7 +346,7 @@ class Sus2ActiveLearningWorkChain(WorkChain):
         """Label the selection into the grown dataset."""
         process = self.submit(Sus2LabelWorkChain, structures=self.ctx.step, previous=self.ctx.dataset,
                               labeler=self.inputs.labeler, curation=self.inputs.curation,
-                              **_workspace_args(self.inputs))
+                              **_pw_args(self.inputs), **_workspace_args(self.inputs))
         return ToContext(labelled=process)
 
     def retrain(self) -> Any:
@@ -312,6 +408,7 @@ class Sus2CampaignWorkChain(WorkChain):
         super().define(spec)
         spec.input("spec", valid_type=orm.Dict, help="the campaign spec (sus2_workflows.spec.CampaignSpec)")
         _workspace_inputs(spec)
+        _pw_inputs(spec)
         spec.output("result", valid_type=DocumentData, help="CampaignResultDocument")
         spec.output("model", valid_type=ModelData, help="the campaign's final model")
         spec.output("dataset", valid_type=DatasetData, help="the campaign's final labelled dataset")
@@ -372,7 +469,8 @@ class Sus2CampaignWorkChain(WorkChain):
         if not node.is_finished_ok:
             return _function_failed(node)
         return ToContext(labelled=self.submit(Sus2LabelWorkChain, structures=seeds, labeler=self.ctx.labeler,
-                                              curation=self.ctx.curation, **bridging, **_workspace_args(self.inputs)))
+                                              curation=self.ctx.curation, **bridging, **_pw_args(self.inputs),
+                                              **_workspace_args(self.inputs)))
 
     def train(self) -> Any:
         """Train the first model."""
@@ -392,7 +490,7 @@ class Sus2CampaignWorkChain(WorkChain):
             Sus2ActiveLearningWorkChain, model=self.ctx.trained.outputs.model,
             dataset=self.ctx.labelled.outputs.dataset, settings=self._settings(self.ctx.campaign.active_learning),
             labeler=self.ctx.labeler, curation=self.ctx.curation, training=self.ctx.training, **self._sources(),
-            **_workspace_args(self.inputs)))
+            **_pw_args(self.inputs), **_workspace_args(self.inputs)))
 
     def screen(self) -> Any:
         """The screening model, then the EOS, adsorption and MOF screens side by side."""
