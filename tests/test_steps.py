@@ -54,6 +54,8 @@ def test_extra_pw_input_is_checked_and_keyed():
     assert tuned["pw_input"] == {"electrons": {"mixing_beta": 0.3}}
     with pytest.raises(SpecError, match=r"pw_input\.system\.ecutwfc: set by the labeler"):
         make_labeler(dict(spec, pw_input={"system": {"ecutwfc": 80}}))
+    with pytest.raises(SpecError, match=r"starting_magnetization\(1\): a per-species entry"):
+        make_labeler(dict(spec, pw_input={"system": {"starting_magnetization(1)": 0.5}}))
     with pytest.raises(ValidationError):
         make_labeler(dict(spec, pw_input={"ions": {"ion_dynamics": "bfgs"}}))  # an SCF label has no ions
 

@@ -34,6 +34,8 @@ def run_campaign(spec_path: str | Path, folder: str | Path, store_uri: str | Non
 
     warnings.filterwarnings("ignore", message="cd is deprecated", category=FutureWarning)  # jobflow's, once per job
     spec = load_spec(spec_path)
+    if (pw_code or pw_options) and engine != "aiida":
+        raise Sus2WorkflowError("--pw-code and --pw-options choose where AiiDA runs pw.x: use them with --engine aiida")
     shared_store = not is_embedded(store_uri)
     if (engine == "jobflow-remote" or (submit_only and engine != "aiida")) and not shared_store:
         raise Sus2WorkflowError(f"--engine {engine} runs jobs on other machines: give a shared --store mongodb://...")

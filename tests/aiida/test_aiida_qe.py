@@ -35,11 +35,12 @@ SILICON = {"type": "quantum_espresso", "pseudopotentials": {"Si": "Si.pbe-rrkj.U
 
 
 def _silicon() -> list:
-    """Two Si cells whose cells have more decimals than pw.x's input keeps, one rattled and sheared."""
+    """Two Si cells whose cells have more decimals than pw.x's input keeps, one rattled, sheared and tagged."""
     first = bulk("Si", "diamond", a=5.43 * 1.0123456789012345)
     second = bulk("Si", "diamond", a=5.43 * 0.9876543210987654)
     second.set_cell(second.cell.array @ np.array([[1, 0.02, 0], [0, 1, 0], [0, 0, 1]]), scale_atoms=True)
     second.rattle(0.05, seed=3)
+    second.set_tags([1, 0])  # as a slab's layers are tagged: no species of its own in pw.x's input
     for k, atoms in enumerate((first, second)):
         atoms.info["source"] = f"si:{k}"
     return [first, second]
@@ -99,6 +100,20 @@ def test_an_scf_that_does_not_converge_after_the_restarts_is_a_named_exit_code_l
     assert dataset.n_structures == 0 and dataset.failed[0]["source"] == "si:0"
 
 
+@needs_pw
+def test_a_structure_pw_x_cannot_run_fails_alone_and_is_listed_in_the_dataset(tmp_path):
+    germanium = bulk("Si", "diamond", a=5.5)
+    germanium[0].symbol = "Ge"  # the labeler names no pseudopotential for Ge
+    germanium.info["source"] = "sige"
+    node = _label([_silicon()[0], germanium], SILICON, tmp_path)
+    assert node.is_finished_ok
+    failed = [n for n in node.called if not n.is_finished_ok]
+    assert len(failed) == 1 and failed[0].exit_status == EXIT_CODES["ERROR_LABEL_FAILED"][0]
+    assert "sige: the pw.x inputs" in failed[0].exit_message and "Ge" in failed[0].exit_message
+    dataset = node.outputs.dataset.document
+    assert dataset.n_structures == 1 and [f["source"] for f in dataset.failed] == ["sige"]
+
+
 def test_labels_already_in_the_cache_need_no_pw_x_here_and_missing_ones_say_what_is_missing(tmp_path):
     elsewhere = {**SILICON, "command": "no-such-pw.x"}  # e.g. labels imported from a cluster's campaign
     labeler, structures = make_labeler(elsewhere), _silicon()
@@ -115,12 +130,15 @@ def test_labels_already_in_the_cache_need_no_pw_x_here_and_missing_ones_say_what
 
 
 def test_the_labelers_command_becomes_a_code_on_this_machine_with_its_mpi_processes():
-    code, options = local_pw_code("true")  # any executable: only its path and the launcher matter here
+    code, options, flags = local_pw_code("true")  # any executable: only its path and the launcher matter here
     assert options == {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1}, "withmpi": False}
-    assert code.computer.label == "sus2-localhost" and code.filepath_executable.name == "true"
-    code, options = local_pw_code("mpirun --allow-run-as-root -np 4 true")
+    assert code.computer.label == "sus2-localhost" and code.filepath_executable.name == "true" and flags == []
+    code, options, _ = local_pw_code("mpirun --allow-run-as-root -np 4 true")
     assert options["withmpi"] and options["resources"]["num_mpiprocs_per_machine"] == 4
     assert code.computer.get_mpirun_command() == ["mpirun", "--allow-run-as-root", "-np", "{tot_num_mpiprocs}"]
     assert local_pw_code("mpirun --allow-run-as-root -np 2 true")[0].pk == code.pk  # one computer per launcher
     with pytest.raises(LabelingError, match="name the MPI process count"):
         local_pw_code("mpirun true")
+    if shutil.which("pw.x"):  # pw.x's own flags go to its command line
+        code, options, flags = local_pw_code("mpirun --allow-run-as-root -np 2 pw.x -nk 2")
+        assert code.filepath_executable.name == "pw.x" and flags == ["-nk", "2"]

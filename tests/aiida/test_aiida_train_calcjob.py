@@ -1,6 +1,7 @@
 """``sus2 train`` as an AiiDA CalcJob on a computer (here this machine through AiiDA's local transport and direct
 scheduler, as a cluster's GPU node would be through SSH and Slurm): the model it brings back equals the one the
-campaign's training stage makes of the same data and settings."""
+campaign's training stage makes of the same data and settings; a run that fails ends with a named exit code and its
+error."""
 
 from __future__ import annotations
 
@@ -45,3 +46,15 @@ def test_the_train_calcjob_brings_back_the_model_the_campaign_stage_trains(tmp_p
     document = model.document()
     assert document.dataset_hash == dataset.dataset_hash and Path(document.model_path).read_bytes() == \
         model.get_content("rb")
+
+
+def test_a_training_run_that_fails_ends_with_a_named_exit_code_and_its_error(tmp_path, aiida_code_installed):
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    dataset = campaign.label([atoms], AseLabeler("ase.calculators.emt", "EMT"), CurationSpec(),
+                             store_workspace(tmp_path))
+    code = aiida_code_installed(default_calc_job_plugin="sus2.train", computer=local_computer([]),
+                                filepath_executable=str(Path(sys.executable).parent / "sus2"))
+    _, node = run_get_node(Sus2TrainCalculation, code=code, dataset=DatasetData(dataset),
+                           training=orm.Dict({"no_such_setting": 1}))
+    assert node.exit_status == Sus2TrainCalculation.exit_codes.ERROR_TRAINING_FAILED.status
+    assert "unknown key 'no_such_setting'" in node.exit_message and "model" not in node.outputs

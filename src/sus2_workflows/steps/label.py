@@ -153,9 +153,12 @@ class QuantumEspressoLabeler:
 
     def input_problems(self) -> list[str]:
         """``pw_input`` entries that would override what the labeler or the structure sets (:data:`PW_OWN_KEYS`)."""
-        return [f"pw_input.{namelist}.{key}: set by the labeler (use its own field)"
-                for namelist, entries in sorted(self.pw_input.items()) for key in sorted(entries)
-                if key in PW_OWN_KEYS.get(namelist, ())]
+        own = [f"pw_input.{namelist}.{key}: set by the labeler (use its own field)"
+               for namelist, entries in sorted(self.pw_input.items()) for key in sorted(entries)
+               if key in PW_OWN_KEYS.get(namelist, ())]
+        return own + [f"pw_input.{namelist}.{key}: a per-species entry, whose index depends on the order a writer "
+                      "lists species in (ASE: as they appear; aiida-quantumespresso: sorted): not supported"
+                      for namelist, entries in sorted(self.pw_input.items()) for key in sorted(entries) if "(" in key]
 
     def cutoff_problems(self) -> list[str]:
         """Where a cutoff lies below the minimum a pseudopotential file suggests (pslibrary headers; files that are
@@ -193,6 +196,7 @@ def pw_input_atoms(atoms: Atoms) -> Atoms:
     calculations of a structure read the same numbers and print the same labels."""
     rounded = atoms.copy()
     rounded.set_cell(np.round(atoms.cell.array, PW_INPUT_DECIMALS), scale_atoms=False)
+    rounded.set_tags(0)  # ASE's writer ignores tags; AiiDA's StructureData would make each tag its own species
     return rounded
 
 

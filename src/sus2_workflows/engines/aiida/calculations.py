@@ -24,6 +24,7 @@ CONFIG_FILE = "config.yaml"
 RUN_FOLDER = "run"  # sus2 train's --out
 MODEL_FILE = "model.pt"  # the native model file in it
 REPORT_FILE = "train.json"  # sus2 train's standard output: its report
+REPORT_KEYS = ("model_hash", "dataset_hash", "parameters")  # what the parser reads from it
 
 
 class Sus2TrainCalculation(CalcJob):
@@ -41,7 +42,6 @@ class Sus2TrainCalculation(CalcJob):
         spec.inputs["metadata"]["options"]["withmpi"].default = False
         spec.output("model", valid_type=ModelData, help="the trained model")
         spec.output("report", valid_type=orm.Dict, help="sus2 train's report: errors, epochs, time, stop reason")
-        spec.exit_code(300, "ERROR_NO_RETRIEVED_FOLDER", message="the retrieved folder is missing")
         spec.exit_code(310, "ERROR_TRAINING_FAILED", message="sus2 train wrote no report: {stderr}")
         spec.exit_code(320, "ERROR_NO_MODEL", message="sus2 train wrote no model file")
 
@@ -79,6 +79,8 @@ class Sus2TrainParser(Parser):
         try:
             report = json.loads(retrieved.base.repository.get_object_content(REPORT_FILE))
         except json.JSONDecodeError:
+            report = None
+        if not isinstance(report, dict) or not all(key in report for key in REPORT_KEYS):
             stderr = retrieved.base.repository.get_object_content("_scheduler-stderr.txt") \
                 if "_scheduler-stderr.txt" in files else ""
             return self.exit_codes.ERROR_TRAINING_FAILED.format(stderr=stderr[-1000:])

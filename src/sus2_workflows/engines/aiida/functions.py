@@ -160,7 +160,8 @@ def merge_labels(structures: DocumentData, labeler: orm.Dict, curation: orm.Dict
                  store_uri: orm.Str | None = None, previous: DatasetData | None = None,
                  bridging: DocumentData | None = None, **labels: DocumentData) -> DatasetData:
     """The campaign's dataset: ``previous`` plus every structure's labels, those computed by this stage's
-    :func:`label_structure` processes (``labels``; stored in the campaign's cache where it lacks them, e.g. when AiiDA
+    :func:`label_structure` or :func:`pw_label` processes (``labels``; stored in the campaign's cache where it lacks
+    them, e.g. when AiiDA
     reused a calculation from another campaign) and those in the cache alike (:func:`campaign.merge_labels`); the
     structures whose calculation failed are listed in it.  It reads the cache, so it is never a cache source."""
     never_a_cache_source()

@@ -9,6 +9,7 @@ import hashlib
 import shlex
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,12 @@ from .profiles import config_folder
 
 LOCAL_COMPUTER = "sus2-localhost"  # this machine, for pw.x where no code is named (the label gets a launcher's hash)
 LOCAL_POLL_SECONDS = 1.0  # how often the daemon asks this machine's scheduler (ps) about its jobs
-MAX_WALLCLOCK_SECONDS = 3600  # per pw.x run, where the options give none
+# per pw.x run where the options give none: PwBaseWorkChain stops pw.x at 95 % of it (max_seconds) and restarts it,
+# which the in-process labeler never does, so it is long enough never to matter on this machine
+MAX_WALLCLOCK_SECONDS = 7 * 24 * 3600
 PROCESS_COUNT_FLAGS = ("-np", "-n", "--np")  # an MPI launcher's process-count flag in a labeler's command
+PW_EXECUTABLE = "pw.x"  # the word of a labeler's command that is pw.x (launcher before, its flags after; else last)
+FAMILY_WAIT_SECONDS = 30  # how long to wait for a pseudopotential family another process is creating
 
 
 def _md5(path: Path) -> str:
@@ -49,10 +54,14 @@ def pseudo_family(labeler: QuantumEspressoLabeler) -> Any:
                 PseudoPotentialFamily.create_from_folder(
                     Path(folder), label, pseudo_type=UpfData,
                     description="SUS2 labeler pseudopotentials: " + ", ".join(p.name for p in files.values()))
-            except ValueError as exc:  # another process created it meanwhile, or a file is no single-element UPF
+            except Exception as exc:  # another process created it meanwhile (a uniqueness error), or a bad file
                 if not PseudoPotentialFamily.collection.count(filters={"label": label}):
                     raise LabelingError(f"pseudopotential family {label}: {exc}") from exc
     family = PseudoPotentialFamily.collection.get(label=label)
+    deadline = time.monotonic() + FAMILY_WAIT_SECONDS
+    while set(family.elements) != set(files) and time.monotonic() < deadline:  # its creator adds the nodes last
+        time.sleep(0.5)
+        family = PseudoPotentialFamily.collection.get(label=label)
     if set(family.elements) != set(files):
         raise LabelingError(f"pseudopotential family {label}: the files describe {sorted(family.elements)}, the "
                             f"labeler names {sorted(files)}")
@@ -63,7 +72,10 @@ def local_computer(launcher: list[str]) -> orm.Computer:
     """This machine as an AiiDA computer (direct scheduler, local transport) whose MPI launcher is ``launcher``."""
     label = LOCAL_COMPUTER + (f"-{content_key(launcher)[:8]}" if launcher else "")
     try:
-        return orm.load_computer(label)
+        computer = orm.load_computer(label)
+        if not computer.is_user_configured(orm.User.collection.get_default()):  # its creator stopped short
+            computer.configure(safe_interval=0.0, use_login_shell=False)
+        return computer
     except NotExistent:
         scratch = config_folder() / "scratch" / label
         computer = orm.Computer(label=label, hostname="localhost", transport_type="core.local",
@@ -78,15 +90,17 @@ def local_computer(launcher: list[str]) -> orm.Computer:
         return computer
 
 
-def local_pw_code(command: str) -> tuple[orm.AbstractCode, dict[str, Any]]:
-    """The code that runs pw.x as the labeler's ``command`` does on this machine (``pw.x``, or an MPI launcher with
-    its process count, e.g. ``mpirun -np 4 pw.x``) and the calculation options that go with it."""
+def local_pw_code(command: str) -> tuple[orm.AbstractCode, dict[str, Any], list[str]]:
+    """The code that runs pw.x as the labeler's ``command`` does on this machine (``pw.x``, an MPI launcher with its
+    process count before it, e.g. ``mpirun -np 4 pw.x``, pw.x's own flags after it, e.g. ``-nk 2``), the calculation
+    options that go with it and pw.x's flags (PwCalculation's ``settings.CMDLINE``)."""
     words = shlex.split(command)
-    executable = shutil.which(words[-1]) if words else None
+    at = next((k for k, word in enumerate(words) if Path(word).name == PW_EXECUTABLE), len(words) - 1)
+    executable = shutil.which(words[at]) if words else None
     if executable is None:
         raise LabelingError(f"labeler command {command!r}: no pw.x on PATH (apt-get install quantum-espresso), or "
                             "give an AiiDA code (--pw-code)")
-    launcher, processes = words[:-1], 1
+    launcher, flags, processes = words[:at], words[at + 1:], 1
     if launcher:
         flag = next((k for k, word in enumerate(launcher) if word in PROCESS_COUNT_FLAGS), None)
         if flag is None or flag + 1 >= len(launcher) or not launcher[flag + 1].isdigit():
@@ -100,13 +114,13 @@ def local_pw_code(command: str) -> tuple[orm.AbstractCode, dict[str, Any]]:
         code = orm.InstalledCode(computer=computer, filepath_executable=executable, label=label,
                                  default_calc_job_plugin="quantumespresso.pw").store()
     return code, {"resources": {"num_machines": 1, "num_mpiprocs_per_machine": processes},
-                  "withmpi": bool(launcher)}
+                  "withmpi": bool(launcher)}, flags
 
 
 def pw_base_inputs(labeler: QuantumEspressoLabeler, atoms: Any, code: orm.AbstractCode, options: dict[str, Any],
-                   family: Any) -> dict[str, Any]:
+                   family: Any, flags: list[str] | None = None) -> dict[str, Any]:
     """``PwBaseWorkChain``'s inputs for one SCF with forces and stress of ``atoms``: the labeler's namelists,
-    k-point grid and pseudopotentials, the code and its scheduler ``options``."""
+    k-point grid and pseudopotentials, the code, its scheduler ``options`` and pw.x's command-line ``flags``."""
     structure = orm.StructureData(ase=pw_input_atoms(atoms))
     kpoints = orm.KpointsData()
     kpoints.set_kpoints_mesh(list(labeler.kpoints(atoms)))
@@ -115,6 +129,7 @@ def pw_base_inputs(labeler: QuantumEspressoLabeler, atoms: Any, code: orm.Abstra
     return {"kpoints": kpoints,
             "pw": {"code": code, "structure": structure, "parameters": orm.Dict(parameters),
                    "pseudos": family.get_pseudos(structure=structure),
+                   **({"settings": orm.Dict({"CMDLINE": list(flags)})} if flags else {}),
                    "metadata": {"options": {"max_wallclock_seconds": MAX_WALLCLOCK_SECONDS, **options}}}}
 
 

@@ -157,6 +157,7 @@ class Sus2PwLabelWorkChain(WorkChain):
         spec.input("labeler", valid_type=orm.Dict, help="a quantum_espresso labeler's settings")
         spec.input("code", valid_type=orm.AbstractCode)
         spec.input("options", valid_type=orm.Dict, help="PwCalculation metadata.options")
+        spec.input("flags", valid_type=orm.List, required=False, help="pw.x's command-line flags, e.g. -nk 2")
         _workspace_inputs(spec)
         spec.output("label", valid_type=DocumentData)
         spec.outline(cls.run_pw, cls.collect)
@@ -165,46 +166,55 @@ class Sus2PwLabelWorkChain(WorkChain):
     def _structure(self) -> Any:
         return functions.structures_of(self.inputs.structures.value)[self.inputs.index.value]
 
+    def _failed(self, name: str, error: str) -> Any:
+        """Record this structure's failure in the campaign's cache (the dataset lists it, the next run retries it)
+        and return the exit code ``name``."""
+        from ... import campaign
+        from ...campaign.labels import label_key
+
+        atoms = self._structure()
+        source = str(atoms.info.get("source", f"structure {self.inputs.index.value}"))
+        campaign.record_failure(label_key(atoms, make_labeler(self.inputs.labeler.get_dict())),
+                                {"source": source, "error": error},
+                                functions.workspace(self.inputs.folder, self.inputs.get("store_uri")))
+        return exit_code(name, message=f"{source}: {error}")
+
     def run_pw(self) -> Any:
-        """Submit the SCF with forces and stress."""
+        """Submit the SCF with forces and stress; inputs that PwBaseWorkChain refuses (no pseudopotential for an
+        element, options the scheduler cannot run) fail this structure only."""
         from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
         labeler = make_labeler(self.inputs.labeler.get_dict())
         try:
-            family = pw.pseudo_family(labeler)
-        except Sus2WorkflowError as exc:
-            return exit_code("ERROR_BAD_INPUT", message=exc)
-        inputs = pw.pw_base_inputs(labeler, self._structure(), self.inputs.code, self.inputs.options.get_dict(),
-                                   family)
-        return ToContext(pw=self.submit(PwBaseWorkChain, **inputs, metadata={"call_link_label": "scf"}))
+            inputs = pw.pw_base_inputs(labeler, self._structure(), self.inputs.code, self.inputs.options.get_dict(),
+                                       pw.pseudo_family(labeler),
+                                       self.inputs.flags.get_list() if "flags" in self.inputs else None)
+            return ToContext(pw=self.submit(PwBaseWorkChain, **inputs, metadata={"call_link_label": "scf"}))
+        except (Sus2WorkflowError, ValueError, KeyError) as exc:  # aiida's input validation raises ValueError
+            return self._failed("ERROR_LABEL_FAILED", f"the pw.x inputs: {type(exc).__name__}: {exc}")
 
     def collect(self) -> Any:
-        """The labels of a finished calculation; a failed one recorded in the campaign's cache."""
-        from ... import campaign
-        from ...campaign.labels import label_key
-
+        """The labels of a finished calculation; a failed calculation, or output without labels, recorded."""
         node = self.ctx.pw
         if not node.is_finished_ok:
-            atoms, labeler = self._structure(), make_labeler(self.inputs.labeler.get_dict())
-            source = str(atoms.info.get("source", f"structure {self.inputs.index.value}"))
-            error = f"PwBaseWorkChain<{node.pk}> [{node.exit_status}] {node.exit_message or node.process_state.value}"
-            campaign.record_failure(label_key(atoms, labeler), {"source": source, "error": error},
-                                    functions.workspace(self.inputs.folder, self.inputs.get("store_uri")))
             name = "ERROR_SCF_NOT_CONVERGED" if pw.scf_not_converged(node) else "ERROR_LABEL_FAILED"
-            return exit_code(name, message=f"{source}: {error}")
+            return self._failed(name, f"PwBaseWorkChain<{node.pk}> [{node.exit_status}] "
+                                      f"{node.exit_message or node.process_state.value}")
         result, function = functions.pw_label.run_get_node(
             structures=self.inputs.structures, index=self.inputs.index, labeler=self.inputs.labeler,
             retrieved=node.outputs.retrieved, **_workspace_args(self.inputs))
         if not function.is_finished_ok:
-            return _function_failed(function)
+            return self._failed("ERROR_LABEL_FAILED", f"pw_label<{function.pk}> [{function.exit_status}] "
+                                                      f"{function.exit_message}")
         self.out("label", result)
         return None
 
 
 class Sus2LabelWorkChain(WorkChain):
     """Label structures (and a domain-bridging set) with the campaign's labeler and merge them into a dataset: what
-    the cache holds is never computed again; each missing label is its own :class:`Sus2LabelStructureWorkChain`,
-    run in parallel by the daemon's workers; a failed one is listed in the dataset, the rest go on."""
+    the cache holds is never computed again; each missing label is its own process (:class:`Sus2PwLabelWorkChain`
+    for Quantum ESPRESSO, :class:`Sus2LabelStructureWorkChain` for other in-process labelers), run in parallel by the
+    daemon's workers; a failed one is listed in the dataset, the rest go on."""
 
     @classmethod
     def define(cls, spec: Any) -> None:
@@ -254,18 +264,19 @@ class Sus2LabelWorkChain(WorkChain):
 
     def _labelling_process(self, labeler: Any) -> tuple[type, dict[str, Any]]:
         """The process that labels one structure and the inputs it needs besides the structure: Quantum ESPRESSO
-        through aiida-quantumespresso (the code named, or pw.x on this machine; its pseudopotential family made
-        here, once), any other in-process labeler through :class:`Sus2LabelStructureWorkChain`."""
+        through aiida-quantumespresso (the code named, one machine by default, or pw.x on this machine; the
+        pseudopotential family created here, before the children load it), any other in-process labeler through
+        :class:`Sus2LabelStructureWorkChain`."""
         if not isinstance(labeler, QuantumEspressoLabeler):
             return Sus2LabelStructureWorkChain, {}
         pw.pseudo_family(labeler)
         options = self.inputs.pw_options.get_dict() if "pw_options" in self.inputs else {}
         if "pw_code" in self.inputs:
-            code = self.inputs.pw_code
-        else:
-            code, local = pw.local_pw_code(labeler.command)
-            options = {**local, **options}
-        return Sus2PwLabelWorkChain, {"code": code, "options": orm.Dict(options)}
+            return Sus2PwLabelWorkChain, {"code": self.inputs.pw_code,
+                                          "options": orm.Dict({"resources": {"num_machines": 1}, **options})}
+        code, local, flags = pw.local_pw_code(labeler.command)
+        return Sus2PwLabelWorkChain, {"code": code, "options": orm.Dict({**local, **options}),
+                                      **({"flags": orm.List(flags)} if flags else {})}
 
     def merge(self) -> Any:
         """The dataset from every label (:func:`~.functions.merge_labels`); failed calculations are listed in it."""
