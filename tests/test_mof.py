@@ -17,6 +17,7 @@ from sus2_model.insertion import LocalInsertion, guest_extent, guest_shape, rigi
 from sus2_model.predict import evaluate, load_model
 from sus2_workflows.steps.dispersion import DispersedInsertion, LocalDispersion
 from sus2_workflows.steps.mof import framework_supercell, guest_molecule
+from sus2_workflows.steps.pores import pore_map
 from sus2_workflows.steps.targets import read_file
 from sus2_workflows.steps.widom import LennardJonesInsertion, WidomSettings, framework_density, widom
 
@@ -186,14 +187,20 @@ def _quadrature(framework: Atoms, eps: float, sig: float, cutoff: float, tempera
     return float(w.mean()), float((w * energies).sum() / w.sum())
 
 
-@pytest.mark.parametrize("blocked", [None, lambda centres: centres[:, 0] < 5.0], ids=["open", "half-blocked"])
-def test_widom_henry_coefficient_matches_quadrature(blocked):
+@pytest.mark.parametrize("blocked, mapped", [(None, False), (lambda centres: centres[:, 0] < 5.0, False),
+                                             (None, True)], ids=["open", "half-blocked", "pore-map"])
+def test_widom_henry_coefficient_matches_quadrature(blocked, mapped):
     framework, guest = _lattice_framework(), Atoms("Ar")
     eps, sig, cutoff, temperature = 0.0062, 3.4, 4.9, 150.0  # Ar-C mixed: sqrt(0.0103 * 0.0037) eV
     energy = LennardJonesInsertion(framework, guest, {"Ar": 0.0103, "C": 0.0037}, {"Ar": 3.4, "C": 3.4}, cutoff)
     assert energy.eps[0, 0] == pytest.approx(eps, rel=1e-2)
     settings = WidomSettings(temperature=temperature, batch_size=5000, min_trials=100_000, rtol=0.01)
-    result = widom(energy, framework, guest, settings, blocked=blocked)
+    pores = pore_map(energy.images, guest_shape(guest)) if mapped else None
+    result = widom(energy, framework, guest, settings, blocked=blocked, pores=pores)
+    if mapped:  # the map skips the volume where every trial overlaps: trials are spent elsewhere
+        assert 0.5 < pores.fraction < 1.0 and result.open_fraction == pores.fraction
+        # overlaps are left only in voxels that straddle a contact sphere: fewer than the volume the map took away
+        assert result.n_overlap / result.n_trials < 1.0 - pores.fraction
     mean_w, mean_u = _quadrature(framework, float(energy.eps[0, 0]), sig, cutoff, temperature, 64, blocked)
     density = 8 * 12.011 * atomic_mass / 1e-27  # 8 C in 1000 Å^3, kg/m^3
     assert framework_density(framework) == pytest.approx(density, rel=1e-4)
@@ -205,6 +212,21 @@ def test_widom_henry_coefficient_matches_quadrature(blocked):
     assert result.n_trials == result.n_evaluated + result.n_overlap + result.n_blocked
     assert (result.n_blocked > 0.45 * result.n_trials) == (blocked is not None)  # half the cell: x < 5 Å
     assert result.lowest_energies[0] == pytest.approx(result.lowest_energies.min())
+
+
+def test_a_pore_map_closes_only_voxels_where_every_orientation_of_the_guest_overlaps():
+    framework, guest = _lattice_framework(), guest_molecule("CO2")
+    energy = LennardJonesInsertion(framework, guest, {"C": 0.0037, "O": 0.008}, {"C": 3.4, "O": 3.0}, 4.9)
+    pores = pore_map(energy.images, guest_shape(guest))
+    closed = np.setdiff1d(np.arange(int(np.prod(pores.shape))), pores.open_voxels)
+    assert 0.0 < pores.fraction < 1.0 and len(closed) > 0
+    rng = np.random.default_rng(1)
+    corner = np.stack(np.unravel_index(closed[rng.integers(len(closed), size=5000)], pores.shape), axis=1)
+    centres = ((corner + rng.random((5000, 3))) / np.array(pores.shape)) @ pores.cell  # anywhere in closed voxels
+    rotations = Rotation.random(5000, random_state=rng).as_matrix()
+    assert energy.energy_change(rigid_positions(guest_shape(guest), centres, rotations)).overlap.all()
+    inside = pores.sample(rng, 5000) @ np.linalg.inv(pores.cell)  # and its samples stay in the cell
+    assert ((inside >= 0) & (inside < 1)).all()
 
 
 def _saved_model(tmp_path):

@@ -12,7 +12,7 @@ from typing import Sequence
 from ase import Atoms
 
 from sus2_model import Sus2Calculator, Sus2ModelError
-from sus2_model.insertion import LocalInsertion
+from sus2_model.insertion import LocalInsertion, guest_shape
 from sus2_model.train.data import structure_hash
 
 from ..documents import BindingSiteDocument, ModelDocument, MofDocument, MofScreeningDocument, Provenance, \
@@ -22,6 +22,7 @@ from ..hashing import content_key
 from ..spec import MofTarget
 from ..steps import mof
 from ..steps.dispersion import DispersedInsertion, LocalDispersion, with_dispersion
+from ..steps.pores import pore_map
 from ..steps.targets import Target
 from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomResult, WidomSettings, framework_density, widom
 from .cache import Workspace
@@ -44,6 +45,7 @@ def _widom(result: WidomResult) -> WidomDocument:
         n_blocked=result.n_blocked, n_evaluated=result.n_evaluated, henry=result.henry,
         henry_error=result.henry_error, enthalpy_kj_mol=result.enthalpy_kj_mol,
         enthalpy_error=result.enthalpy_error, converged=result.converged, wall_s=result.wall_s,
+        open_fraction=result.open_fraction,
         histogram_edges=HISTOGRAM_EDGES.tolist(), histogram=result.histogram,
         lowest_energy=float(result.lowest_energies[0]))
 
@@ -59,14 +61,15 @@ def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: Model
     framework = mof.framework_supercell(target.atoms, potential.r_cut, guest)
     energy = LocalInsertion(potential, framework, guest, task=model.task, name=target.name)
     settings = WidomSettings(**spec.model_dump(include=set(WIDOM_KEYS)))
-    result = widom(energy, framework, guest, settings, name=name, progress=progress)
+    pores = pore_map(energy.images, guest_shape(guest))  # the model's contact rule, with and without D3
+    result = widom(energy, framework, guest, settings, name=name, progress=progress, pores=pores)
     sites, rejected = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
                                         calculator, spec.binding_sites, spec.relax_framework, name)
     result_d3: WidomResult | None = None
     sites_d3: list[mof.BindingSite] = []
     if spec.dispersion == "d3":
         with_d3 = DispersedInsertion(energy, LocalDispersion(framework, guest, name=target.name))
-        result_d3 = widom(with_d3, framework, guest, settings, name=f"{name} (D3)", progress=progress)
+        result_d3 = widom(with_d3, framework, guest, settings, name=f"{name} (D3)", progress=progress, pores=pores)
         sites_d3, rejected_d3 = mof.binding_sites(framework, guest, result_d3.lowest_positions,
                                                   result_d3.lowest_energies, with_dispersion(calculator),
                                                   spec.binding_sites, spec.relax_framework, f"{name} (D3)")

@@ -1,8 +1,9 @@
 """Widom test-particle insertion of a rigid guest into a rigid framework: the Henry coefficient and the heat of
 adsorption at infinite dilution, with block-average errors and a convergence rule.
 
-Each trial puts the guest's centre uniformly in the cell with a uniform random orientation; with w = exp(-dU/kT)
-(0 for an overlap or a blocked pocket),
+Each trial puts the guest's centre uniformly in the cell (or, given a :class:`~.pores.PoreMap`, in its open
+voxels, w then scaled by their volume fraction) with a uniform random orientation; with w = exp(-dU/kT) (0 for an
+overlap or a blocked pocket),
 
     K_H = <w> / (R T rho_framework)            (mol kg^-1 Pa^-1)
     dH_ads = <dU w> / <w> - R T                (the isosteric heat Q_st = -dH_ads)
@@ -27,6 +28,7 @@ from sus2_model.insertion import VDW_CONTACT, FrameworkImages, InsertionBatch, g
     rigid_positions
 
 from ..errors import ScreeningError
+from .pores import PoreMap
 from .progress import progress_bar
 
 EV_TO_KJ_MOL = mol / kJ  # 96.485 kJ/mol per eV, from ASE's units
@@ -76,6 +78,7 @@ class WidomResult:
     histogram: list[int] = field(default_factory=list)
     lowest_energies: np.ndarray = field(default_factory=lambda: np.zeros(0))
     lowest_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 3)))
+    open_fraction: float = 1.0  # the share of the cell trials were drawn from (a PoreMap's; 1: all of it)
 
     @property
     def n_evaluated(self) -> int:
@@ -105,12 +108,14 @@ def _block_statistics(counts: np.ndarray, weights: np.ndarray, weighted: np.ndar
 
 def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: WidomSettings | None = None,
           blocked: Callable[[np.ndarray], np.ndarray] | None = None, name: str = "framework",
-          progress: bool = False) -> WidomResult:
+          progress: bool = False, pores: PoreMap | None = None) -> WidomResult:
     """Widom insertions of the rigid ``guest`` into ``framework`` (the cell ``energy`` was built on).
 
     ``blocked(centres)`` (B, 3) -> bool (B,) marks centres in pockets the guest cannot reach (their weight is 0,
-    no energy is computed).  ``name`` labels errors.  Raises :class:`ScreeningError` if no trial could be evaluated
-    or one lies below ``-max_binding_ev``."""
+    no energy is computed).  ``pores`` (:func:`~.pores.pore_map` of the same cell and contact rule): centres are
+    drawn only where the guest can be without overlapping, the weights scaled by that volume fraction.  ``name``
+    labels errors.  Raises :class:`ScreeningError` if no trial could be evaluated or one lies below
+    ``-max_binding_ev``."""
     settings = settings or WidomSettings()
     rng = np.random.default_rng(settings.seed)
     beta = 1.0 / (kB * settings.temperature)
@@ -123,11 +128,15 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     lowest_e, lowest_p = np.zeros(0), np.zeros((0, len(guest), 3))
     start = time.perf_counter()
     converged = False
+    fraction = pores.fraction if pores is not None else 1.0
+    if fraction == 0.0:
+        raise ScreeningError(f"{name}: {guest.get_chemical_formula()} overlaps the framework wherever its centre is: "
+                             "no accessible pore for this guest")
     with progress_bar(f"Widom {name}", settings.max_trials, progress) as advance:
         step = min(settings.batch_size, max(1, settings.min_trials // settings.n_blocks))  # blocks by min_trials
         while sum(counts) < settings.max_trials:
             n = min(step, settings.max_trials - sum(counts))
-            centres = rng.random((n, 3)) @ cell
+            centres = pores.sample(rng, n) if pores is not None else rng.random((n, 3)) @ cell
             rotations = Rotation.random(n, random_state=rng).as_matrix()
             positions = rigid_positions(shape, centres, rotations)
             du = np.full(n, np.inf)
@@ -144,7 +153,7 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
                                      f"{du[k]:.2f} eV, below -{settings.max_binding_ev} eV: the model is outside its "
                                      "data there (atoms too close for its training set?)")
             u = np.where(finite, du, 0.0)
-            w = np.where(finite, np.exp(-beta * u), 0.0)
+            w = np.where(finite, np.exp(-beta * u), 0.0) * fraction
             counts.append(n)
             weights.append(w.sum())
             weighted.append((w * u).sum())
@@ -169,7 +178,7 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     to_henry = 1.0 / (gas_constant * settings.temperature * framework_density(framework))
     return WidomResult(settings.temperature, int(sum(counts)), n_overlap, n_blocked, mean_w * to_henry,
                        error_w * to_henry, enthalpy * EV_TO_KJ_MOL, error_h * EV_TO_KJ_MOL, converged,
-                       time.perf_counter() - start, histogram.tolist(), lowest_e, lowest_p)
+                       time.perf_counter() - start, histogram.tolist(), lowest_e, lowest_p, fraction)
 
 
 class LennardJonesInsertion:
