@@ -44,7 +44,8 @@ def test_every_engine_gives_the_same_documents(tmp_path, monkeypatch):
                   "references": "labeler", "dft_top_k": 1, "learn": True}
     write(tmp_path / "porous.cif", _porous_copper())  # a framework for the MOF stage: O atoms in a Cu cavity
     frameworks = {"framework": {"path": "porous.cif"}, "guests": ["O"], "min_trials": 200, "max_trials": 400,
-                  "binding_sites": 1, "max_binding_ev": 10.0}  # an O atom chemisorbs: about -4 eV
+                  "binding_sites": 1, "max_binding_ev": 10.0,  # an O atom chemisorbs: about -4 eV
+                  "block_pockets": False}  # its pore is a closed cavity
     screening = {**SPEC["screening"], "eos_reference": "labeler", "adsorption": [adsorption], "mof": [frameworks]}
     path.write_text(yaml.safe_dump({**DETERMINISTIC, "screening": screening}))
     results = {engine: run_campaign(path, tmp_path / engine, engine=engine)["result"]

@@ -15,9 +15,10 @@ from scipy.spatial.transform import Rotation
 
 from sus2_model.insertion import LocalInsertion, guest_extent, guest_shape, rigid_positions, supercell_repeats
 from sus2_model.predict import evaluate, load_model
+from sus2_workflows.errors import ScreeningError
 from sus2_workflows.steps.dispersion import DispersedInsertion, LocalDispersion
 from sus2_workflows.steps.mof import framework_supercell, guest_molecule
-from sus2_workflows.steps.pores import pore_map
+from sus2_workflows.steps.pores import pore_map, without_pockets
 from sus2_workflows.steps.targets import read_file
 from sus2_workflows.steps.widom import LennardJonesInsertion, WidomSettings, framework_density, widom
 
@@ -229,6 +230,34 @@ def test_a_pore_map_closes_only_voxels_where_every_orientation_of_the_guest_over
     assert ((inside >= 0) & (inside < 1)).all()
 
 
+def _walls(normals: list[int], edge: float = 10.0, spacing: float = 1.25) -> Atoms:
+    """A cubic cell of carbon walls, one through the origin normal to each axis in ``normals``: atoms ``spacing``
+    apart, closer than an argon atom can pass between."""
+    grid = np.arange(0.0, edge, spacing)
+    points = {tuple(np.round(np.insert(np.array(p), axis, 0.0), 6)) for axis in normals
+              for p in np.array(np.meshgrid(grid, grid, indexing="ij")).reshape(2, -1).T}
+    return Atoms(f"C{len(points)}", positions=sorted(points), cell=[edge] * 3, pbc=True)
+
+
+@pytest.mark.parametrize("normals, percolates, shift", [([0, 1], True, 0.0), ([0, 1, 2], False, 0.0),
+                                                        ([0, 1, 2], False, 5.0), ([0, 1], True, 5.0)],
+                         ids=["channel", "cavity", "cavity-across-faces", "channel-across-faces"])
+def test_pockets_that_do_not_reach_through_the_crystal_are_blocked(normals, percolates, shift):
+    framework, guest = _walls(normals), Atoms("Ar")
+    framework.translate([shift] * 3)  # 5 Å: the cavity or channel split by every face of the cell
+    framework.wrap()
+    energy = LennardJonesInsertion(framework, guest, {"Ar": 0.0103, "C": 0.0037}, {"Ar": 3.4, "C": 3.4}, 4.9)
+    pores = pore_map(energy.images, guest_shape(guest))
+    reached = without_pockets(pores)
+    assert 0.1 < pores.fraction < 0.9  # the walls close their own slabs of the cell, the rest is open
+    if percolates:  # a channel along z, sealed in x and y: all of it reaches through the crystal
+        assert reached.pocket_voxels == 0 and reached.fraction == pores.fraction
+    else:  # a closed cubic cavity: nothing reaches it from outside
+        assert reached.fraction == 0.0 and reached.pocket_voxels == len(pores.open_voxels)
+        with pytest.raises(ScreeningError, match="no accessible pore"):
+            widom(energy, framework, guest, WidomSettings(min_trials=2000, max_trials=2000), pores=reached)
+
+
 def _saved_model(tmp_path):
     from sus2_model.io.native import save_native
     from sus2_workflows.campaign.screening import named_model
@@ -256,7 +285,7 @@ def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
         "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n"
         "Cu1 Cu 0 0 0 0.5\nNi1 Ni 0 0 0 0.5\n")
     target = MofTarget(framework=EosTarget(path=str(folder)), guests=["Ni", "CO2"], min_trials=200, max_trials=400,
-                       binding_sites=1)
+                       binding_sites=1, block_pockets=False)  # the porous copper's pore is a closed cavity
     cache = MemoryCache()
     screened = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))
     errors = {f.name: f.error for f in screened.failures}
@@ -267,6 +296,11 @@ def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
     assert result.name == "porous.cif+Ni" and result.widom.n_trials >= 200
     assert result.widom.n_trials == result.widom.n_evaluated + result.widom.n_overlap + result.widom.n_blocked
     assert result.widom.henry > 0 and np.isfinite(result.widom.enthalpy_kj_mol)
+    # with pockets blocked (the default) the closed cavity is a named failure, not a number
+    blocked = screen_mof(_saved_model(tmp_path), [MofTarget(framework=EosTarget(path=str(folder / "porous.cif")),
+                                                            guests=["Ni"], min_trials=200, max_trials=400)],
+                         Workspace(tmp_path / "blocked", MemoryCache()))
+    assert not blocked.results and "no accessible pore" in blocked.failures[0].error
     # 10.83 Å is wider than twice the cutoff (4.6 Å) plus a single atom: no repeat; a rerun reads the cache
     assert result.supercell == [1, 1, 1] and result.n_framework_atoms == len(_porous_copper())
     again = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))

@@ -161,6 +161,8 @@ class MofTarget(_Strict):
                                                                    "D3(BJ) added (PBE parameters, two-body)")
     binding_sites: int = Field(3, ge=0, description="distinct sites relaxed from the lowest insertions")
     relax_framework: bool = Field(False, description="relax the framework atoms too (default: held fixed)")
+    block_pockets: bool = Field(True, description="closed cavities no guest from outside reaches get weight 0, as "
+                                                  "RASPA's blocked pockets (false: sampled like the rest)")
     min_trials: int = Field(20_000, ge=1)
     max_trials: int = Field(500_000, ge=1)
     rtol: float = Field(0.05, gt=0, description="stop when the Henry coefficient's relative error is below this")

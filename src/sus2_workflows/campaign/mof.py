@@ -22,14 +22,14 @@ from ..hashing import content_key
 from ..spec import MofTarget
 from ..steps import mof
 from ..steps.dispersion import DispersedInsertion, LocalDispersion, with_dispersion
-from ..steps.pores import pore_map
+from ..steps.pores import pore_map, without_pockets
 from ..steps.targets import Target
 from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomResult, WidomSettings, framework_density, widom
 from .cache import Workspace
 from .screening import eos_targets, model_calculator
 
 WIDOM_KEYS = ("temperature", "min_trials", "max_trials", "rtol", "max_binding_ev", "seed")
-SITE_KEYS = ("dispersion", "binding_sites", "relax_framework")
+SITE_KEYS = ("dispersion", "binding_sites", "relax_framework", "block_pockets")
 
 
 def _sites(found: list[mof.BindingSite]) -> list[BindingSiteDocument]:
@@ -45,7 +45,7 @@ def _widom(result: WidomResult) -> WidomDocument:
         n_blocked=result.n_blocked, n_evaluated=result.n_evaluated, henry=result.henry,
         henry_error=result.henry_error, enthalpy_kj_mol=result.enthalpy_kj_mol,
         enthalpy_error=result.enthalpy_error, converged=result.converged, wall_s=result.wall_s,
-        open_fraction=result.open_fraction,
+        open_fraction=result.open_fraction, pocket_fraction=result.pocket_fraction,
         histogram_edges=HISTOGRAM_EDGES.tolist(), histogram=result.histogram,
         lowest_energy=float(result.lowest_energies[0]))
 
@@ -61,7 +61,8 @@ def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: Model
     framework = mof.framework_supercell(target.atoms, potential.r_cut, guest)
     energy = LocalInsertion(potential, framework, guest, task=model.task, name=target.name)
     settings = WidomSettings(**spec.model_dump(include=set(WIDOM_KEYS)))
-    pores = pore_map(energy.images, guest_shape(guest))  # the model's contact rule, with and without D3
+    pores = pore_map(energy.images, guest_shape(guest))  # the model's contact rule, for D3 too
+    pores = without_pockets(pores) if spec.block_pockets else pores
     result = widom(energy, framework, guest, settings, name=name, progress=progress, pores=pores)
     sites, rejected = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
                                         calculator, spec.binding_sites, spec.relax_framework, name)

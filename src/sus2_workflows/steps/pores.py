@@ -2,7 +2,8 @@
 guest overlaps the framework in every orientation (by the insertion energy's own contact rule, so nothing else is
 assumed).  Widom draws its trial centres from the remaining voxels only and scales the mean Boltzmann factor by their
 volume fraction: every excluded trial would have weighed 0, so the estimate is the same and no trial is spent there.
-In a dense framework (CALF-20) most of the cell is such volume."""
+In a dense framework (CALF-20) most of the cell is such volume.  :func:`without_pockets` also takes away the open
+regions that do not reach through the crystal (closed cavities), where a guest's weight is 0 by choice."""
 
 from __future__ import annotations
 
@@ -21,16 +22,23 @@ NEAREST = 8  # framework atoms a voxel centre's first query looks at (more where
 @dataclass
 class PoreMap:
     """The voxels (flat indices into a ``shape`` grid over ``cell``) where a guest's centre may sit without
-    overlapping the framework in every orientation."""
+    overlapping the framework in every orientation (``pocket_voxels``: those of them :func:`without_pockets` took
+    away)."""
 
     cell: np.ndarray
     shape: tuple[int, int, int]
     open_voxels: np.ndarray
+    pocket_voxels: int = 0
 
     @property
     def fraction(self) -> float:
         """The share of the cell's volume the open voxels hold."""
         return len(self.open_voxels) / int(np.prod(self.shape))
+
+    @property
+    def pocket_fraction(self) -> float:
+        """The share of the cell's volume in closed cavities (:func:`without_pockets`)."""
+        return self.pocket_voxels / int(np.prod(self.shape))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` centres (n, 3), uniform over the open voxels."""
@@ -70,3 +78,44 @@ def pore_map(images: FrameworkImages, guest_shape: np.ndarray, edge: float = VOX
             more = hit[:, -1] & ~shut  # k atoms in reach and none shuts it: a farther one still might
             flat, centres, k = flat[more], centres[more], 2 * k
     return PoreMap(cell.copy(), tuple(int(k) for k in shape), np.flatnonzero(~closed))
+
+
+def _percolating(labels: np.ndarray, count: int) -> np.ndarray:
+    """Which of the ``count`` components of a periodic grid's ``labels`` (0: closed) percolate: joined across the
+    cell's faces with the lattice shift each join makes (union-find with offsets), a component that meets its own
+    image at a non-zero shift reaches through the crystal.  Returns a bool per label (index 0 unused)."""
+    parent, offset = np.arange(count + 1), np.zeros((count + 1, 3), dtype=int)
+    percolates = np.zeros(count + 1, dtype=bool)
+
+    def find(x: int) -> tuple[int, np.ndarray]:
+        total = np.zeros(3, dtype=int)
+        while parent[x] != x:
+            total += offset[x]
+            x = parent[x]
+        return x, total
+
+    for axis in range(3):
+        shift = np.eye(3, dtype=int)[axis]  # from the last layer along ``axis`` to the first layer of the next cell
+        last, first = np.take(labels, -1, axis=axis).ravel(), np.take(labels, 0, axis=axis).ravel()
+        both = (last > 0) & (first > 0)
+        for a, b in np.unique(np.stack([last[both], first[both]], axis=1), axis=0):
+            (root_a, at_a), (root_b, at_b) = find(a), find(b)
+            if root_a == root_b:
+                percolates[root_a] |= bool((at_b - at_a != shift).any())
+            else:
+                parent[root_b], offset[root_b] = root_a, at_a + shift - at_b
+                percolates[root_a] |= percolates[root_b]
+    return np.array([percolates[find(x)[0]] for x in range(count + 1)])
+
+
+def without_pockets(pores: PoreMap) -> PoreMap:
+    """``pores`` without the open regions that do not reach through the crystal: closed cavities a guest from outside
+    never enters (the pockets RASPA blocks with Zeo++'s analysis).  Open voxels are connected through their faces
+    only: an edge or a corner between two open voxels also bounds closed ones, every point of which overlaps."""
+    from scipy import ndimage
+
+    grid = np.zeros(int(np.prod(pores.shape)), dtype=bool)
+    grid[pores.open_voxels] = True
+    labels, count = ndimage.label(grid.reshape(pores.shape))
+    reach = _percolating(labels, count)[labels.ravel()[pores.open_voxels]]
+    return PoreMap(pores.cell, pores.shape, pores.open_voxels[reach], int((~reach).sum()))

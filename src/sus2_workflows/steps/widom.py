@@ -79,6 +79,7 @@ class WidomResult:
     lowest_energies: np.ndarray = field(default_factory=lambda: np.zeros(0))
     lowest_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 3)))
     open_fraction: float = 1.0  # the share of the cell trials were drawn from (a PoreMap's; 1: all of it)
+    pocket_fraction: float = 0.0  # the share of the cell in closed cavities the map took away (weight 0)
 
     @property
     def n_evaluated(self) -> int:
@@ -130,8 +131,9 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     converged = False
     fraction = pores.fraction if pores is not None else 1.0
     if fraction == 0.0:
-        raise ScreeningError(f"{name}: {guest.get_chemical_formula()} overlaps the framework wherever its centre is: "
-                             "no accessible pore for this guest")
+        where = "has room only in closed cavities no guest from outside reaches (pockets blocked)" \
+            if pores.pocket_voxels else "overlaps the framework wherever its centre is"
+        raise ScreeningError(f"{name}: {guest.get_chemical_formula()} {where}: no accessible pore for this guest")
     with progress_bar(f"Widom {name}", settings.max_trials, progress) as advance:
         step = min(settings.batch_size, max(1, settings.min_trials // settings.n_blocks))  # blocks by min_trials
         while sum(counts) < settings.max_trials:
@@ -178,7 +180,8 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     to_henry = 1.0 / (gas_constant * settings.temperature * framework_density(framework))
     return WidomResult(settings.temperature, int(sum(counts)), n_overlap, n_blocked, mean_w * to_henry,
                        error_w * to_henry, enthalpy * EV_TO_KJ_MOL, error_h * EV_TO_KJ_MOL, converged,
-                       time.perf_counter() - start, histogram.tolist(), lowest_e, lowest_p, fraction)
+                       time.perf_counter() - start, histogram.tolist(), lowest_e, lowest_p, fraction,
+                       pores.pocket_fraction if pores is not None else 0.0)
 
 
 class LennardJonesInsertion:
