@@ -83,6 +83,11 @@ def workspace(folder: orm.Str, store_uri: orm.Str | None) -> campaign.Workspace:
     return store_workspace(folder.value, store_uri.value if store_uri is not None else None)
 
 
+def source_of(atoms: Any, index: int) -> str:
+    """How failures and labels name structure ``index``: its ``source``, else its position."""
+    return str(atoms.info.get("source", f"structure {index}"))
+
+
 def structures_of(value: Any) -> list:
     """The structures a node holds: a list of structure dicts, an active-learning step's selection, or a
     domain-bridging set."""
@@ -148,7 +153,7 @@ def pw_label(structures: DocumentData, index: orm.Int, labeler: orm.Dict, retrie
     atoms = structures_of(structures.value)[index.value]
     output = retrieved.creator.get_option("output_filename")
     with retrieved.base.repository.open(output) as handle:
-        labelled = chosen.labels_from_output(handle, atoms, str(atoms.info.get("source", f"structure {index.value}")))
+        labelled = chosen.labels_from_output(handle, atoms, source_of(atoms, index.value))
     key, document = label_key(atoms, chosen), atoms_to_dict(labelled)
     campaign.store_label(key, document, chosen, workspace(folder, store_uri))
     return DocumentData({"key": key, "label": document})

@@ -5,7 +5,6 @@ names none.  The labeler alone decides every pw.x setting, so a structure's AiiD
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from aiida import orm
 from aiida.common.exceptions import NotExistent
 
 from ...errors import LabelingError
-from ...hashing import content_key
+from ...hashing import content_key, file_sha256
 from ...steps.label import QuantumEspressoLabeler, pw_input_atoms
 from .profiles import config_folder
 
@@ -31,13 +30,10 @@ PW_EXECUTABLE = "pw.x"  # the word of a labeler's command that is pw.x (launcher
 FAMILY_WAIT_SECONDS = 30  # how long to wait for a pseudopotential family another process is creating
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def pseudo_family(labeler: QuantumEspressoLabeler) -> Any:
     """The aiida-pseudo family of exactly the labeler's pseudopotential files (one per element, from its
-    ``pseudo_dir``), labelled ``sus2/<hash of their names and MD5s>``: created on first use, the same nodes after."""
+    ``pseudo_dir``), labelled ``sus2/<hash of their names and contents>``: created on first use, the same nodes
+    after."""
     from aiida_pseudo.data.pseudo import UpfData
     from aiida_pseudo.groups.family import PseudoPotentialFamily
 
@@ -45,7 +41,7 @@ def pseudo_family(labeler: QuantumEspressoLabeler) -> Any:
     missing = [f"{element}: {path}" for element, path in files.items() if not path.is_file()]
     if missing:
         raise LabelingError("pseudopotential files not found: " + ", ".join(missing))
-    label = "sus2/" + content_key({e: [p.name, _md5(p)] for e, p in files.items()})[:12]
+    label = "sus2/" + content_key({e: [p.name, file_sha256(p)] for e, p in files.items()})[:12]
     if not PseudoPotentialFamily.collection.count(filters={"label": label}):
         with tempfile.TemporaryDirectory() as folder:
             for path in files.values():

@@ -157,6 +157,7 @@ class Sus2PwLabelWorkChain(WorkChain):
         spec.input("labeler", valid_type=orm.Dict, help="a quantum_espresso labeler's settings")
         spec.input("code", valid_type=orm.AbstractCode)
         spec.input("options", valid_type=orm.Dict, help="PwCalculation metadata.options")
+        spec.input("pseudo_family", valid_type=orm.Str, help="the labeler's aiida-pseudo family (its label)")
         spec.input("flags", valid_type=orm.List, required=False, help="pw.x's command-line flags, e.g. -nk 2")
         _workspace_inputs(spec)
         spec.output("label", valid_type=DocumentData)
@@ -173,7 +174,7 @@ class Sus2PwLabelWorkChain(WorkChain):
         from ...campaign.labels import label_key
 
         atoms = self._structure()
-        source = str(atoms.info.get("source", f"structure {self.inputs.index.value}"))
+        source = functions.source_of(atoms, self.inputs.index.value)
         campaign.record_failure(label_key(atoms, make_labeler(self.inputs.labeler.get_dict())),
                                 {"source": source, "error": error},
                                 functions.workspace(self.inputs.folder, self.inputs.get("store_uri")))
@@ -182,12 +183,13 @@ class Sus2PwLabelWorkChain(WorkChain):
     def run_pw(self) -> Any:
         """Submit the SCF with forces and stress; inputs that PwBaseWorkChain refuses (no pseudopotential for an
         element, options the scheduler cannot run) fail this structure only."""
+        from aiida_pseudo.groups.family import PseudoPotentialFamily
         from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
         labeler = make_labeler(self.inputs.labeler.get_dict())
         try:
             inputs = pw.pw_base_inputs(labeler, self._structure(), self.inputs.code, self.inputs.options.get_dict(),
-                                       pw.pseudo_family(labeler),
+                                       PseudoPotentialFamily.collection.get(label=self.inputs.pseudo_family.value),
                                        self.inputs.flags.get_list() if "flags" in self.inputs else None)
             return ToContext(pw=self.submit(PwBaseWorkChain, **inputs, metadata={"call_link_label": "scf"}))
         except (Sus2WorkflowError, ValueError, KeyError) as exc:  # aiida's input validation raises ValueError
@@ -265,17 +267,17 @@ class Sus2LabelWorkChain(WorkChain):
     def _labelling_process(self, labeler: Any) -> tuple[type, dict[str, Any]]:
         """The process that labels one structure and the inputs it needs besides the structure: Quantum ESPRESSO
         through aiida-quantumespresso (the code named, one machine by default, or pw.x on this machine; the
-        pseudopotential family created here, before the children load it), any other in-process labeler through
-        :class:`Sus2LabelStructureWorkChain`."""
+        pseudopotential family created here, once; the children load it by label), any other in-process labeler
+        through :class:`Sus2LabelStructureWorkChain`."""
         if not isinstance(labeler, QuantumEspressoLabeler):
             return Sus2LabelStructureWorkChain, {}
-        pw.pseudo_family(labeler)
+        family = orm.Str(pw.pseudo_family(labeler).label)
         options = self.inputs.pw_options.get_dict() if "pw_options" in self.inputs else {}
         if "pw_code" in self.inputs:
-            return Sus2PwLabelWorkChain, {"code": self.inputs.pw_code,
+            return Sus2PwLabelWorkChain, {"code": self.inputs.pw_code, "pseudo_family": family,
                                           "options": orm.Dict({"resources": {"num_machines": 1}, **options})}
         code, local, flags = pw.local_pw_code(labeler.command)
-        return Sus2PwLabelWorkChain, {"code": code, "options": orm.Dict({**local, **options}),
+        return Sus2PwLabelWorkChain, {"code": code, "options": orm.Dict({**local, **options}), "pseudo_family": family,
                                       **({"flags": orm.List(flags)} if flags else {})}
 
     def merge(self) -> Any:
