@@ -18,9 +18,11 @@ from sus2_model.predict import evaluate, load_model
 from sus2_workflows.errors import ScreeningError
 from sus2_workflows.steps.dispersion import DispersedInsertion, LocalDispersion
 from sus2_workflows.steps.mof import framework_supercell, guest_molecule
-from sus2_workflows.steps.pores import pore_map, without_pockets
+from sus2_workflows.steps.frameworks import framework_problems
+from sus2_workflows.steps.pores import pore_map, without_pockets, without_probe_pockets
 from sus2_workflows.steps.targets import read_file
 from sus2_workflows.steps.widom import LennardJonesInsertion, WidomSettings, framework_density, widom
+from sus2_workflows.steps.zeopp import probe_nodes
 
 from .conftest import random_model
 
@@ -258,6 +260,81 @@ def test_pockets_that_do_not_reach_through_the_crystal_are_blocked(normals, perc
             widom(energy, framework, guest, WidomSettings(min_trials=2000, max_trials=2000), pores=reached)
 
 
+def _channel_and_side_pocket(hole: float) -> Atoms:
+    """Carbon walls in a 20 x 10 x 10 Å cell: a channel along z (x from 0 to 10 Å) and beside it a box (x from 10 to
+    20 Å) sealed but for a round hole of radius ``hole`` (Å) in the wall between them, at (10, 5, 5)."""
+    grid, wide = np.arange(0.0, 10.0, 1.25), np.arange(0.0, 20.0, 1.25)
+    points = {(x, y, z) for x in (0.0, 10.0) for y in grid for z in grid}  # walls normal to x
+    points |= {(x, 0.0, z) for x in wide for z in grid}  # normal to y, everywhere
+    points |= {(x, y, 0.0) for x in wide[wide > 10.0] for y in grid}  # normal to z, closing the box only
+    points = [p for p in points if not (p[0] == 10.0 and np.hypot(p[1] - 5.0, p[2] - 5.0) < hole)]
+    return Atoms(f"C{len(points)}", positions=sorted(points), cell=[20.0, 10.0, 10.0], pbc=True)
+
+
+@pytest.mark.parametrize("probe, blocked", [(1.5, False), (2.0, True)])
+def test_zeopp_blocks_a_side_pocket_whose_window_is_narrower_than_the_probe(probe, blocked):
+    framework, guest = _channel_and_side_pocket(hole=3.2), Atoms("Ar")
+    energy = LennardJonesInsertion(framework, guest, {"Ar": 0.0103, "C": 0.0037}, {"Ar": 3.4, "C": 3.4}, 4.9)
+    reached = without_pockets(pore_map(energy.images, guest_shape(guest)))
+    x = lambda pores: ((np.unravel_index(pores.open_voxels, pores.shape)[0] + 0.5) / pores.shape[0] * 20.0)  # noqa
+    # an argon centre passes the 3.2 Å hole by the contact rule: the box is reached, nothing is a closed cavity
+    assert reached.pocket_voxels == 0 and (x(reached) > 11.0).sum() > 10_000
+    nodes, pocket = probe_nodes(framework, probe)
+    assert (nodes[:, 3] > probe).all() and pocket.any() == blocked
+    assert ((nodes[pocket, 0] > 10.0) & (nodes[pocket, 0] < 20.0)).all()  # pockets only in the box
+    sized = without_probe_pockets(reached, nodes, pocket)
+    if blocked:  # the 2 Å probe (plus Zeo++'s 1.7 Å carbon) does not fit the hole: the whole box, walls included
+        assert (x(sized) > 11.0).sum() == 0 and (x(sized) < 9.0).sum() == (x(reached) < 9.0).sum()
+        assert sized.pocket_voxels == len(reached.open_voxels) - len(sized.open_voxels)
+    else:
+        assert sized is reached
+
+
+def test_zeopp_refuses_a_framework_no_channel_of_which_admits_the_probe():
+    with pytest.raises(ScreeningError, match="cage: no channel through the crystal admits a probe of radius 1.5"):
+        probe_nodes(_walls([0, 1, 2]), 1.5, "cage")
+
+
+def test_framework_checks_name_extra_bonds_missing_hydrogens_and_unbonded_molecules():
+    from ase.build import graphene, molecule
+
+    sheet = graphene(size=(4, 4, 1), vacuum=6.0)
+    sheet.pbc = True
+    assert framework_problems(sheet) == []  # sp2 carbon, three bonds in a plane, extending through the crystal
+    water = molecule("H2O")
+    water.translate(sheet.cell.array.sum(axis=0) / 2 + [0, 0, 3.0])
+    two = water.copy()
+    two.translate([2.5, 0.0, 0.0])
+    problems = framework_problems(sheet + water + two)
+    assert problems == ["atoms or molecules bonded to no framework (solvent or counter-ions: remove them): 2 x H2O"]
+    puckered = sheet.copy()
+    puckered.positions[5, 2] += 0.6  # a carbon pushed out of the plane: its three bonds now look sp3
+    assert framework_problems(puckered) == ["carbon lacking a hydrogen (missing from the file?): C5"]
+    bond = sheet.get_distances(0, range(1, len(sheet)), mic=True, vector=True)
+    neighbour = bond[np.argmin(np.linalg.norm(bond, axis=1))]
+    crowded = sheet + Atoms("C", positions=[sheet.positions[0] - neighbour])  # a carbon in a hexagon's centre
+    assert framework_problems(crowded) == [f"C with more than 4 bonds: C{len(sheet)}"]
+
+
+@pytest.mark.shared
+def test_framework_checks_pass_real_mofs_and_name_what_an_edit_breaks(shared_data):
+    from ase.build import molecule
+
+    for path in sorted((shared_data / "mofs").glob("*.cif")):
+        (target,) = read_file(path)
+        assert framework_problems(target.atoms) == [], path.name
+    (target,) = read_file(shared_data / "mofs" / "Mg-MOF-74_Mg-DOBDC.cif")
+    atoms = target.atoms
+    hydrogens = [a.index for a in atoms if a.symbol == "H"]
+    bare = atoms.copy()
+    del bare[hydrogens[:2]]  # a linker's C-H hydrogens left out, as in a protonated linker's careless CIF
+    (problem,) = framework_problems(bare)
+    assert problem.startswith("carbon lacking a hydrogen") and problem.count(", C") == 1
+    water = molecule("H2O")
+    water.translate(atoms.cell.array[2] / 2)  # on the channel's axis
+    assert framework_problems(atoms + water)[-1].endswith("1 x H2O")
+
+
 def _saved_model(tmp_path):
     from sus2_model.io.native import save_native
     from sus2_workflows.campaign.screening import named_model
@@ -279,6 +356,8 @@ def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
     folder.mkdir()
     write(folder / "porous.cif", _porous_copper())
     write(folder / "dense.cif", bulk("Cu", "fcc", a=3.61, cubic=True))
+    solvated = _porous_copper()
+    write(folder / "solvated.cif", solvated + Atoms("Ni", positions=[solvated.cell.array.sum(axis=0) / 2]))
     (folder / "partial.cif").write_text(
         "data_partial\n_cell_length_a 10\n_cell_length_b 10\n_cell_length_c 10\n_cell_angle_alpha 90\n"
         "_cell_angle_beta 90\n_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'P 1'\nloop_\n_atom_site_label\n"
@@ -290,6 +369,7 @@ def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
     screened = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))
     errors = {f.name: f.error for f in screened.failures}
     assert "partial occupancies" in errors["partial.cif"]
+    assert "bonded to no framework (solvent or counter-ions: remove them): 1 x Ni" in errors["solvated.cif"]
     assert "no accessible pore" in errors["dense.cif+Ni"]
     assert "['C', 'O'] not in the model's species" in errors["porous.cif+CO2"]
     (result,) = screened.results
@@ -301,6 +381,10 @@ def test_mof_screen_names_bad_frameworks_and_guests_and_goes_on(tmp_path):
                                                             guests=["Ni"], min_trials=200, max_trials=400)],
                          Workspace(tmp_path / "blocked", MemoryCache()))
     assert not blocked.results and "no accessible pore" in blocked.failures[0].error
+    sized = screen_mof(_saved_model(tmp_path), [MofTarget(framework=EosTarget(path=str(folder / "porous.cif")),
+                                                          guests=["Ni"], block_pockets=False, probe_radius=1.0)],
+                       Workspace(tmp_path / "sized", MemoryCache()))
+    assert "no channel through the crystal admits a probe of radius 1.0 Å (Zeo++)" in sized.failures[0].error
     # 10.83 Å is wider than twice the cutoff (4.6 Å) plus a single atom: no repeat; a rerun reads the cache
     assert result.supercell == [1, 1, 1] and result.n_framework_atoms == len(_porous_copper())
     again = screen_mof(_saved_model(tmp_path), [target], Workspace(tmp_path, cache))
@@ -314,13 +398,15 @@ def test_screen_mof_command_prints_one_record_per_framework(shared_data, tmp_pat
     missing = tmp_path / "missing.cif"
     code = screen_main(["mof", str(shared_data / "mofs" / "CALF-20.cif"), str(missing), "--guest", "CO2", "--model",
                         str(shared_data / "sus2_published" / "m3gnet" / "l2k3.mtp"), "--binding-sites", "1",
-                        "--min-trials", "2000", "--rtol", "0.5", "--dispersion", "d3", "--json"])
+                        "--min-trials", "2000", "--rtol", "0.5", "--dispersion", "d3", "--probe-radius", "1.3",
+                        "--json"])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0 and len(records) == 2
     calf, failed = records
     assert calf["framework"] == "CALF-20.cif" and calf["guest"] == "CO2" and calf["supercell"] == [2, 2, 2]
     assert calf["insertions"] == calf["evaluated"] + calf["overlap_rejected"] and calf["insertions"] >= 2000
     assert calf["henry_mol_kg_pa"] > 0 and calf["henry_error"] > 0 and np.isfinite(calf["qst_kj_mol"])
+    assert 0.3 < calf["open_fraction"] < 0.4 and calf["blocked_fraction"] < 1e-4  # a 1.3 Å probe reaches every pore
     assert abs(calf["binding_energy_ev"]) < 0.2 and "(guest " in calf["site"]  # no dispersion: CO2 hardly binds
     # D3 binds CO2 more strongly, in the sites and across the insertions
     assert calf["binding_energy_d3_ev"] < calf["binding_energy_ev"] - 0.1

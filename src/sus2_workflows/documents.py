@@ -336,8 +336,9 @@ class WidomDocument(MsonableModel):
     n_blocked: int = Field(description="trials in pockets the guest cannot reach")
     open_fraction: float = Field(1.0, description="the share of the cell trials were drawn from: the rest overlaps "
                                                   "the framework whatever the guest's orientation (steps.pores)")
-    pocket_fraction: float = Field(0.0, description="the share of the cell in closed cavities no guest from outside "
-                                                    "reaches: weight 0, never sampled")
+    pocket_fraction: float = Field(0.0, description="the share of the cell in blocked pockets (closed cavities, and "
+                                                    "with probe_radius the pockets the probe cannot reach): weight "
+                                                    "0, never sampled")
     n_evaluated: int
     henry: float = Field(description="K_H, mol kg^-1 Pa^-1")
     henry_error: float

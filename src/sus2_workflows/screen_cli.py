@@ -57,6 +57,7 @@ def mof_record(document: MofDocument | ScreeningFailureDocument) -> dict:
             "henry_mol_kg_pa": w.henry, "henry_error": w.henry_error, "qst_kj_mol": -w.enthalpy_kj_mol,
             "qst_error": w.enthalpy_error, "temperature_k": w.temperature, "insertions": w.n_trials,
             "evaluated": w.n_evaluated, "overlap_rejected": w.n_overlap, "converged": w.converged,
+            "open_fraction": w.open_fraction, "blocked_fraction": w.pocket_fraction,
             "supercell": document.supercell, **_widom_d3(document.widom_d3)}
 
 
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     mof.add_argument("--max-trials", type=int, default=500_000)
     mof.add_argument("--rtol", type=float, default=0.05, help="target relative error of the Henry coefficient")
     mof.add_argument("--seed", type=int, default=0)
+    mof.add_argument("--probe-radius", type=float, help="Å: also block the pockets a probe sphere this size cannot "
+                                                        "reach (Zeo++), e.g. 1.65 for CO2")
+    mof.add_argument("--no-checks", action="store_true", help="screen frameworks the mofchecker-style checks refuse")
     return parser
 
 
@@ -117,7 +121,8 @@ def _mof_documents(args: argparse.Namespace, model: Any) -> list[MofDocument | S
         for path in args.files:
             target = MofTarget(framework=EosTarget(path=path), guests=args.guest, temperature=args.temperature,
                                dispersion=args.dispersion, binding_sites=args.binding_sites,
-                               min_trials=args.min_trials, max_trials=args.max_trials, rtol=args.rtol, seed=args.seed)
+                               min_trials=args.min_trials, max_trials=args.max_trials, rtol=args.rtol, seed=args.seed,
+                               probe_radius=args.probe_radius, check_framework=not args.no_checks)
             screened = screen_mof(model, [target], ws, progress=True)
             documents += screened.results + screened.failures
     return documents

@@ -163,6 +163,13 @@ class MofTarget(_Strict):
     relax_framework: bool = Field(False, description="relax the framework atoms too (default: held fixed)")
     block_pockets: bool = Field(True, description="closed cavities no guest from outside reaches get weight 0, as "
                                                   "RASPA's blocked pockets (false: sampled like the rest)")
+    probe_radius: float | None = Field(None, gt=0, description="also block the pockets a probe sphere of this radius "
+                                       "(Å; about half the guest's kinetic diameter, e.g. 1.65 for CO2) cannot "
+                                       "reach from a channel, by Zeo++'s analysis with its default radii; a "
+                                       "framework no channel of which admits the probe has no accessible pore")
+    check_framework: bool = Field(True, description="refuse a framework with mofchecker-style problems: atoms with "
+                                                    "too many bonds, carbons lacking a hydrogen, molecules bonded to "
+                                                    "no framework (solvent, counter-ions)")
     min_trials: int = Field(20_000, ge=1)
     max_trials: int = Field(500_000, ge=1)
     rtol: float = Field(0.05, gt=0, description="stop when the Henry coefficient's relative error is below this")

@@ -22,14 +22,16 @@ from ..hashing import content_key
 from ..spec import MofTarget
 from ..steps import mof
 from ..steps.dispersion import DispersedInsertion, LocalDispersion, with_dispersion
-from ..steps.pores import pore_map, without_pockets
+from ..steps.frameworks import framework_problems
+from ..steps.pores import pore_map, without_pockets, without_probe_pockets
 from ..steps.targets import Target
 from ..steps.widom import EV_TO_KJ_MOL, HISTOGRAM_EDGES, WidomResult, WidomSettings, framework_density, widom
+from ..steps.zeopp import probe_nodes
 from .cache import Workspace
 from .screening import eos_targets, model_calculator
 
 WIDOM_KEYS = ("temperature", "min_trials", "max_trials", "rtol", "max_binding_ev", "seed")
-SITE_KEYS = ("dispersion", "binding_sites", "relax_framework", "block_pockets")
+SITE_KEYS = ("dispersion", "binding_sites", "relax_framework", "block_pockets", "probe_radius")
 
 
 def _sites(found: list[mof.BindingSite]) -> list[BindingSiteDocument]:
@@ -63,6 +65,8 @@ def screen_framework(target: Target, guest: Atoms, spec: MofTarget, model: Model
     settings = WidomSettings(**spec.model_dump(include=set(WIDOM_KEYS)))
     pores = pore_map(energy.images, guest_shape(guest))  # the model's contact rule, for D3 too
     pores = without_pockets(pores) if spec.block_pockets else pores
+    if spec.probe_radius is not None:
+        pores = without_probe_pockets(pores, *probe_nodes(framework, spec.probe_radius, target.name))
     result = widom(energy, framework, guest, settings, name=name, progress=progress, pores=pores)
     sites, rejected = mof.binding_sites(framework, guest, result.lowest_positions, result.lowest_energies,
                                         calculator, spec.binding_sites, spec.relax_framework, name)
@@ -105,6 +109,9 @@ def screen_mof(model: ModelDocument, targets: Sequence[MofTarget], ws: Workspace
         for target in eos_targets([spec.framework]):
             if target.atoms is None:
                 failure(target.name, target.error or "unreadable")
+                continue
+            if spec.check_framework and (problems := framework_problems(target.atoms)):
+                failure(target.name, "; ".join(problems) + " (check_framework: false screens it as it is)")
                 continue
             for name in spec.guests:
                 try:

@@ -3,7 +3,8 @@ guest overlaps the framework in every orientation (by the insertion energy's own
 assumed).  Widom draws its trial centres from the remaining voxels only and scales the mean Boltzmann factor by their
 volume fraction: every excluded trial would have weighed 0, so the estimate is the same and no trial is spent there.
 In a dense framework (CALF-20) most of the cell is such volume.  :func:`without_pockets` also takes away the open
-regions that do not reach through the crystal (closed cavities), where a guest's weight is 0 by choice."""
+regions that do not reach through the crystal (closed cavities), and :func:`without_probe_pockets` the pockets a
+probe of the guest's size cannot reach (:mod:`.zeopp`): there a guest's weight is 0 by choice."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ import numpy as np
 
 from sus2_model.insertion import FrameworkImages
 
+from .periodic import periodic_components
+
 VOXEL_EDGE = 0.2  # Å: the grid's spacing along each lattice vector (at most)
 QUERY_CHUNK = 100_000  # voxel centres per k-d tree query (memory)
 NEAREST = 8  # framework atoms a voxel centre's first query looks at (more where they are all in reach)
+NEAREST_NODES = 32  # Voronoi nodes (nearest centres) among which a voxel's nearest sphere surface is sought
 
 
 @dataclass
 class PoreMap:
     """The voxels (flat indices into a ``shape`` grid over ``cell``) where a guest's centre may sit without
-    overlapping the framework in every orientation (``pocket_voxels``: those of them :func:`without_pockets` took
-    away)."""
+    overlapping the framework in every orientation (``pocket_voxels``: those of them :func:`without_pockets` and
+    :func:`without_probe_pockets` took away)."""
 
     cell: np.ndarray
     shape: tuple[int, int, int]
@@ -37,7 +41,7 @@ class PoreMap:
 
     @property
     def pocket_fraction(self) -> float:
-        """The share of the cell's volume in closed cavities (:func:`without_pockets`)."""
+        """The share of the cell's volume in blocked pockets."""
         return self.pocket_voxels / int(np.prod(self.shape))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -80,34 +84,6 @@ def pore_map(images: FrameworkImages, guest_shape: np.ndarray, edge: float = VOX
     return PoreMap(cell.copy(), tuple(int(k) for k in shape), np.flatnonzero(~closed))
 
 
-def _percolating(labels: np.ndarray, count: int) -> np.ndarray:
-    """Which of the ``count`` components of a periodic grid's ``labels`` (0: closed) percolate: joined across the
-    cell's faces with the lattice shift each join makes (union-find with offsets), a component that meets its own
-    image at a non-zero shift reaches through the crystal.  Returns a bool per label (index 0 unused)."""
-    parent, offset = np.arange(count + 1), np.zeros((count + 1, 3), dtype=int)
-    percolates = np.zeros(count + 1, dtype=bool)
-
-    def find(x: int) -> tuple[int, np.ndarray]:
-        total = np.zeros(3, dtype=int)
-        while parent[x] != x:
-            total += offset[x]
-            x = parent[x]
-        return x, total
-
-    for axis in range(3):
-        shift = np.eye(3, dtype=int)[axis]  # from the last layer along ``axis`` to the first layer of the next cell
-        last, first = np.take(labels, -1, axis=axis).ravel(), np.take(labels, 0, axis=axis).ravel()
-        both = (last > 0) & (first > 0)
-        for a, b in np.unique(np.stack([last[both], first[both]], axis=1), axis=0):
-            (root_a, at_a), (root_b, at_b) = find(a), find(b)
-            if root_a == root_b:
-                percolates[root_a] |= bool((at_b - at_a != shift).any())
-            else:
-                parent[root_b], offset[root_b] = root_a, at_a + shift - at_b
-                percolates[root_a] |= percolates[root_b]
-    return np.array([percolates[find(x)[0]] for x in range(count + 1)])
-
-
 def without_pockets(pores: PoreMap) -> PoreMap:
     """``pores`` without the open regions that do not reach through the crystal: closed cavities a guest from outside
     never enters (the pockets RASPA blocks with Zeo++'s analysis).  Open voxels are connected through their faces
@@ -117,5 +93,38 @@ def without_pockets(pores: PoreMap) -> PoreMap:
     grid = np.zeros(int(np.prod(pores.shape)), dtype=bool)
     grid[pores.open_voxels] = True
     labels, count = ndimage.label(grid.reshape(pores.shape))
-    reach = _percolating(labels, count)[labels.ravel()[pores.open_voxels]]
+    first, second, shifts = [], [], []
+    for axis in range(3):  # from the last layer along ``axis`` to the first layer of the next cell
+        last, next_first = np.take(labels, -1, axis=axis).ravel(), np.take(labels, 0, axis=axis).ravel()
+        both = (last > 0) & (next_first > 0)
+        pairs = np.unique(np.stack([last[both], next_first[both]], axis=1), axis=0)
+        first.append(pairs[:, 0])
+        second.append(pairs[:, 1])
+        shifts.append(np.tile(np.eye(3, dtype=int)[axis], (len(pairs), 1)))
+    extends = periodic_components(count + 1, np.concatenate(first), np.concatenate(second), np.concatenate(shifts))
+    reach = extends[labels.ravel()[pores.open_voxels]]
     return PoreMap(pores.cell, pores.shape, pores.open_voxels[reach], int((~reach).sum()))
+
+
+def without_probe_pockets(pores: PoreMap, nodes: np.ndarray, pocket: np.ndarray) -> PoreMap:
+    """``pores`` without the open voxels that belong to pockets: each voxel belongs to the node of ``nodes`` (k, 4:
+    centre in Å, radius; :func:`.zeopp.probe_nodes`) whose sphere's surface is nearest its centre (periodic images
+    included; inside a sphere counts as nearest), and is blocked where that node is a ``pocket``."""
+    from scipy.spatial import cKDTree
+
+    if not pocket.any():
+        return pores
+    shifts = np.array(list(itertools.product((-1, 0, 1), repeat=3))) @ pores.cell
+    centres = (nodes[None, :, :3] + shifts[:, None]).reshape(-1, 3)
+    radii, blocked_node = np.tile(nodes[:, 3], len(shifts)), np.tile(pocket, len(shifts))
+    tree = cKDTree(centres)
+    in_pocket = np.zeros(len(pores.open_voxels), dtype=bool)
+    k = min(NEAREST_NODES, len(centres))
+    for start in range(0, len(in_pocket), QUERY_CHUNK):
+        voxels = pores.open_voxels[start:start + QUERY_CHUNK]
+        corner = np.stack(np.unravel_index(voxels, pores.shape), axis=1)
+        dist, idx = tree.query(((corner + 0.5) / np.array(pores.shape)) @ pores.cell, k=k)
+        dist, idx = dist.reshape(len(voxels), k), idx.reshape(len(voxels), k)
+        nearest = idx[np.arange(len(voxels)), np.argmin(dist - radii[idx], axis=1)]
+        in_pocket[start:start + len(voxels)] = blocked_node[nearest]
+    return PoreMap(pores.cell, pores.shape, pores.open_voxels[~in_pocket], pores.pocket_voxels + int(in_pocket.sum()))

@@ -79,7 +79,7 @@ class WidomResult:
     lowest_energies: np.ndarray = field(default_factory=lambda: np.zeros(0))
     lowest_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 3)))
     open_fraction: float = 1.0  # the share of the cell trials were drawn from (a PoreMap's; 1: all of it)
-    pocket_fraction: float = 0.0  # the share of the cell in closed cavities the map took away (weight 0)
+    pocket_fraction: float = 0.0  # the share of the cell in pockets the map blocked (weight 0)
 
     @property
     def n_evaluated(self) -> int:
@@ -131,7 +131,7 @@ def widom(energy: InsertionEnergy, framework: Atoms, guest: Atoms, settings: Wid
     converged = False
     fraction = pores.fraction if pores is not None else 1.0
     if fraction == 0.0:
-        where = "has room only in closed cavities no guest from outside reaches (pockets blocked)" \
+        where = "has room only in pockets no guest from outside reaches (pockets blocked)" \
             if pores.pocket_voxels else "overlaps the framework wherever its centre is"
         raise ScreeningError(f"{name}: {guest.get_chemical_formula()} {where}: no accessible pore for this guest")
     with progress_bar(f"Widom {name}", settings.max_trials, progress) as advance:
