@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -88,6 +89,55 @@ def test_killed_campaign_resumes_without_losing_labels(tmp_path, spec_file):
     assert _calls(tmp_path) - done_before_kill <= total_labels - labels_kept + 1  # nothing labelled twice
 
 
+@pytest.mark.slow
+def test_a_labeler_failing_30_percent_of_calls_at_random_loses_no_label(tmp_path, spec_file, monkeypatch):
+    failures_file = tmp_path / "failures.txt"
+    monkeypatch.setenv("SUS2_TEST_FAIL_RATE", "0.3")
+    monkeypatch.setenv("SUS2_TEST_FAILURES", str(failures_file))
+    random.seed(3)  # the labeler's draws (it runs in this process): a reproducible 30 %
+    summary = run_campaign(spec_file, tmp_path / "camp")
+    assert summary["eos"][0]["formula"] == "Cu4" and summary["eos"][0]["b0_gpa"] > 0  # the campaign completes
+    failed_calls = failures_file.read_text().splitlines()
+    succeeded = _calls(tmp_path)
+    assert 0.15 < len(failed_calls) / (len(failed_calls) + succeeded) < 0.45
+    store = cache_store(None, tmp_path / "camp")
+    store.connect()
+    recorded = list(store.query({"kind": "label_failed"}))
+    assert recorded and all("SCF did not converge (a random failure)" in d["value"]["error"] for d in recorded)
+    assert {d["value"]["source"] for d in recorded} <= set(failed_calls)  # each names its structure
+    assert _counts(tmp_path / "camp")["label"] == succeeded  # every successful calculation is kept, once
+    monkeypatch.setenv("SUS2_TEST_FAIL_RATE", "0")
+    run_campaign(spec_file, tmp_path / "camp")  # a rerun retries the failures it still needs, labels nothing twice
+    assert _counts(tmp_path / "camp")["label"] == _calls(tmp_path)
+    keys = lambda kind: {d["cache_key"].split(":", 1)[1] for d in store.query({"kind": kind})}  # noqa: E731
+    assert len(keys("label_failed")) < len(recorded) and not keys("label_failed") & keys("label")
+
+
+@pytest.mark.slow
+def test_committee_learning_stops_by_its_criterion_and_reports_the_validation_history(tmp_path, spec_file, capsys):
+    validation = {"element": "Cu", "prototype": "fcc", "supercell": [2, 2, 2], "strains": [-0.02, 0.02],
+                  "rattle": 0.1, "copies": 2}  # larger cells and rattles than the seeds', never trained on
+    learning = {**SPEC["active_learning"], "uncertainty": "committee", "committee_trust": [0.05, 0.5],
+                "accurate_fraction": 0.9, "iterations": 6, "validation": [validation]}
+    spec_file.write_text(yaml.safe_dump({**SPEC, "active_learning": learning}))
+    assert main(["campaign", "run", str(spec_file), "--folder", str(tmp_path / "camp")]) == 0
+    result = run_campaign(spec_file, tmp_path / "camp")["result"]  # a rerun: the same history from the cache
+    history = result["history"]
+    assert history and all(h["uncertainty"] == "committee" and h["validation"]["n_structures"] == 4 for h in history)
+    last = history[-1]
+    assert last["converged"] and (last["accurate_fraction"] >= 0.9 or last["n_selected"] == 0)
+    assert all(not h["converged"] for h in history[:-1]) and len(history) < 6
+    assert result["validation"]["force_mae_ev_a"] <= history[0]["validation"]["force_mae_ev_a"]
+    store = cache_store(None, tmp_path / "camp")
+    store.connect()
+    labels = {d["value"]["info"]["source"] for d in store.query({"kind": "label"})}
+    assert sum(s.startswith("validation:") for s in labels) == 4  # labelled once, by the campaign's labeler
+    printed = capsys.readouterr().out
+    assert "validation F MAE (eV/Å)" in printed and "final model" in printed
+    report = (tmp_path / "camp" / "report.md").read_text()
+    assert "max force deviation (eV/Å)" in report and report.count("| final model |") == 1
+
+
 def test_bad_spec_names_the_key(tmp_path, capsys):
     bad = dict(SPEC, labeler={"type": "quantum_espresso", "ecutwfc": -5})
     path = tmp_path / "bad.yaml"
@@ -103,6 +153,15 @@ def test_bad_spec_names_the_key(tmp_path, capsys):
     path.write_text(yaml.safe_dump(dict(SPEC, screening={"adsorption": [thin]})))
     with pytest.raises(SpecError, match=r"screening\.adsorption\.0: Cu\(111\): the slab is 2\.\d+ Å thick, thinner "
                                         r"than the model's cutoff 4\.50 Å"):
+        load_spec(path)
+    committee = dict(SPEC["active_learning"], uncertainty="committee", committee_trust=[0.5, 0.1])
+    path.write_text(yaml.safe_dump(dict(SPEC, active_learning=committee)))
+    with pytest.raises(SpecError, match=r"active_learning: Value error, the upper trust level \(0.1\) must lie above"):
+        load_spec(path)
+    vasp = {"type": "vasp", "pseudopotentials": {}}
+    validation = dict(SPEC["active_learning"], validation=[{"element": "Cu", "prototype": "fcc"}])
+    path.write_text(yaml.safe_dump(dict(SPEC, labeler=vasp, active_learning=validation)))
+    with pytest.raises(SpecError, match="validation is labelled in the campaign's own process: a VASP labeler"):
         load_spec(path)
     path.write_text(yaml.safe_dump(dict(SPEC, colour="blue")))
     with pytest.raises(SpecError, match=r"colour: Extra inputs are not permitted"):

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from .documents import CampaignResultDocument, success_summary
 from .errors import Sus2WorkflowError
-from .report import write_report
+from .report import history_section, write_report
 from .screen_cli import screen_main
 
 
@@ -210,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{doc['name']:>24}  best {best['site']} E_ads {best['adsorption_energy']:.3f} eV{checked}{success}")
     for failure in summary["result"]["failures"]:
         print(f"failed: {failure['error']}")
+    print("\n".join(history_section(summary["result"])[1:]))
     print(f"report: {report}")
     return 0
 

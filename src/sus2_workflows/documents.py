@@ -170,8 +170,14 @@ class ActiveLearningDocument(MsonableModel):
     selected_hashes: list[str]
     selected: list[dict[str, Any]] = Field([], description="the chosen frames, unlabelled")
     n_minima: int = Field(0, description="how many of them are relaxation minima (the rest: uncertain frames)")
+    uncertainty: str = Field("grade", description="what ``grades`` hold: the extrapolation grade, or the committee's "
+                                                  "largest force deviation (eV/Å)")
+    trust_levels: list[float | None] = Field([], description="lower and upper trust levels (upper None: none)")
+    accurate_fraction: float | None = Field(None, description="the share of explored frames below the lower level")
+    validation: dict[str, float] | None = Field(None, description="the explored model's errors on the held-out "
+                                                                  "validation structures")
     labeler_settings: dict[str, Any]
-    converged: bool = Field(description="nothing to label: the loop ends here")
+    converged: bool = Field(description="the loop ends here: nothing to label, or enough frames accurate")
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -181,6 +187,8 @@ class ActiveLearningResult(MsonableModel):
     model: ModelDocument
     dataset: DatasetDocument
     iterations: list[dict[str, Any]] = []
+    validation: dict[str, float] | None = Field(None, description="the final model's errors on the validation set")
+    validation_failed: list[dict[str, str]] = Field([], description="validation structures the labeler failed on")
 
 
 class EosReferenceDocument(MsonableModel):
@@ -391,6 +399,10 @@ class CampaignResultDocument(MsonableModel):
     screening_model_hash: str | None = Field(None, description="the model that screened: model_hash, or the one the "
                                                                "spec names")
     iterations: int
+    history: list[dict[str, Any]] = Field([], description="per active-learning iteration: frames explored, "
+                                                          "selected, the accurate share, the explored model's "
+                                                          "validation errors")
+    validation: dict[str, float] | None = Field(None, description="the final model's errors on the validation set")
     eos: list[EosDocument]
     adsorption: list[AdsorptionDocument] = []
     mof: list[MofDocument] = []

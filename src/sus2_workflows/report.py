@@ -16,6 +16,9 @@ from .plots import adsorption_plot, eos_plot, insertion_plot, parity_plot
 from .provenance import campaign_documents, provenance_chains, status_of
 
 
+WORSE = 0.1  # a validation force error this much above the previous model's is marked in the history
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
            ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -142,13 +145,37 @@ def report_markdown(folder: Path, docs: dict[str, list[dict[str, Any]]]) -> str:
     failures = docs.get("label_failed", [])
     if failures:
         lines += ["", "## Failed reference calculations", ""] + [f"- {f['source']}: {f['error'][:160]}" for f in failures]
-    lines += ["", "## Active learning", ""]
-    lines += _table(["iteration", "frames explored", "selected", "of them minima", "max grade"],
-                    [[r["iteration"], r["n_explored"], len(r["selected_hashes"]), r.get("n_minima", 0),
-                      f"{max(r['grades'], default=0):.2f}"]
-                     for r in sorted(docs.get("active_learning", []),
-                                     key=lambda r: r["iteration"])])
+    lines += history_section(result)
     return "\n".join(lines) + "\n"
+
+
+def history_section(result: dict[str, Any] | None) -> list[str]:
+    """The latest run's active-learning history: per iteration what was explored and chosen, the accurate share and
+    the explored model's errors on the validation set, then the final model's; a validation force error that grew
+    by more than :data:`WORSE` is marked."""
+    lines = ["", "## Active learning", ""]
+    history = result.get("history", []) if result else []
+    if not history:
+        return lines + ["No active-learning iteration ran."]
+    rows, previous = [], None
+    steps = [(str(h["iteration"]), h) for h in history] + [("final model", {"validation": result.get("validation")})]
+    for name, h in steps:
+        valid = h.get("validation") or {}
+        force = valid.get("force_mae_ev_a")
+        worse = force is not None and previous is not None and force > previous * (1 + WORSE)
+        previous = force if force is not None else previous
+        rows.append([name, h.get("n_explored", "-"), h.get("n_selected", "-"), h.get("n_minima", "-"),
+                     _number(h.get("max_uncertainty"), 3), _number(100 * h["accurate_fraction"], 1)
+                     if h.get("accurate_fraction") is not None else "-",
+                     _number(valid.get("energy_mae_mev_atom"), 2),
+                     _number(force, 4) + (" (worse)" if worse else "")])
+    uncertainty = "force deviation (eV/Å)" if history[0].get("uncertainty") == "committee" else "grade"
+    lines += _table(["iteration", "frames explored", "selected", "of them minima", f"max {uncertainty}",
+                     "accurate %", "validation E MAE (meV/atom)", "validation F MAE (eV/Å)"], rows)
+    if not any((h.get("validation") for h in history)) and not result.get("validation"):
+        lines += ["", "No validation set (active_learning.validation): nothing measures the models on held-out "
+                      "structures."]
+    return lines
 
 
 def markdown_to_html(markdown: str, title: str) -> str:

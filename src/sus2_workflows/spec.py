@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sus2_model.uncertainty import COMMITTEE_SIZE
+
 from .errors import SpecError
 from .steps.adsorbates import ADSORBATES
 from .serialization import MsonableModel
@@ -95,17 +97,52 @@ class DbsSpec(_Strict):
 
 
 class ActiveLearningSpec(_Strict):
-    """Explore with MD (and, on learned surfaces, relaxations of every placement), grade extrapolation, label the
-    most uncertain frames (and, with ``label_minima``, the relaxations' new end points, kept or rejected by the
-    screen; at most ``max_new_per_iteration`` of each), retrain."""
+    """Explore with MD (and, on learned surfaces, relaxations of every placement), measure the model's uncertainty
+    on every frame, label the frames between the trust levels (and, with ``label_minima``, the relaxations' new end
+    points, kept or rejected by the screen; at most ``max_new_per_iteration`` of each), retrain.  The loop ends when
+    nothing is left to label, when ``accurate_fraction`` of the frames are below the lower trust level (and no new
+    minimum waits), or after ``iterations``."""
 
     iterations: int = Field(2, ge=0)
-    md_temperature_k: float = Field(800.0, gt=0)
+    md_temperature_k: float | list[float] = Field(800.0, description="K, or a schedule: every start runs at each")
+    md_pressure_gpa: list[float] | None = Field(None, description="NPT (Berendsen) at each pressure, for starts "
+                                                                  "periodic in every direction; none: NVT Langevin")
     md_steps: int = Field(40, ge=1)
     sample_every: int = Field(5, ge=1)
-    grade_threshold: float = Field(3.0, gt=0)
+    uncertainty: Literal["grade", "committee"] = Field(
+        "grade", description="grade: the extrapolation grade (D-optimality, as MLIP-2), the first frame of a "
+                             "trajectory above the lower trust level; committee: the largest force deviation of "
+                             "models refit on resamples of the labels (as DP-GEN), every frame between the levels")
+    grade_threshold: float = Field(3.0, gt=0, description="grade: the lower trust level")
+    grade_break: float | None = Field(None, gt=0, description="grade: the upper trust level, where an MD trajectory "
+                                                              "stops (MLIP-2's break threshold); none: never")
+    committee_trust: tuple[float, float] = Field((0.1, 0.4), description="committee: lower and upper trust levels "
+                                                                         "of the force deviation (eV/Å)")
+    committee_size: int = Field(COMMITTEE_SIZE, ge=2)
+    accurate_fraction: float = Field(0.95, gt=0, le=1, description="converged when this share of the explored "
+                                                                   "frames is below the lower trust level")
     max_new_per_iteration: int = Field(4, ge=1)
     label_minima: bool = True
+    validation: list[SeedSpec] = Field([], description="held-out structures, generated as seeds are (larger cells, "
+                                                       "other strains and rattles) and labelled by the campaign's "
+                                                       "labeler, never trained on: every iteration's model is "
+                                                       "measured on them")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActiveLearningSpec:
+        temperatures = self.md_temperature_k if isinstance(self.md_temperature_k, list) else [self.md_temperature_k]
+        if not temperatures or min(temperatures) <= 0:
+            raise ValueError("md_temperature_k: every temperature must be positive")
+        lower, upper = self.trust_levels()
+        if upper <= lower:
+            raise ValueError(f"the upper trust level ({upper}) must lie above the lower ({lower})")
+        return self
+
+    def trust_levels(self) -> tuple[float, float]:
+        """The lower and upper trust levels of the chosen uncertainty (upper inf: no trajectory stops)."""
+        if self.uncertainty == "committee":
+            return self.committee_trust
+        return self.grade_threshold, self.grade_break or float("inf")
 
 
 class EosTarget(_Strict):
@@ -217,6 +254,16 @@ class CampaignSpec(_Strict):
     training: dict[str, Any] = {}
     active_learning: ActiveLearningSpec = ActiveLearningSpec()
     screening: ScreeningSpec = ScreeningSpec()
+
+    @model_validator(mode="after")
+    def _learnable(self) -> CampaignSpec:
+        if self.active_learning.uncertainty == "committee" and self.datasets:
+            raise ValueError("active_learning.uncertainty: committee refits single-task models; a campaign that "
+                             "imports datasets trains a multi-task one (use grade)")
+        if self.active_learning.validation and self.labeler.type == "vasp":
+            raise ValueError("active_learning.validation is labelled in the campaign's own process: a VASP labeler "
+                             "runs as workflow jobs (label the structures and import them as a dataset instead)")
+        return self
 
     @property
     def target_task(self) -> str | None:

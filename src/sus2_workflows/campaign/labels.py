@@ -162,14 +162,22 @@ def label(structures: Sequence[Atoms], labeler: Labeler, curation: CurationSpec,
     return merge_labels(plan, compute_labels(plan, labeler, ws), labeler, curation, ws, previous, bridging)
 
 
-def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace
-                     ) -> tuple[list[float | None], list[dict[str, str]]]:
-    """The labeler's energy of each structure (None where the calculation failed), through the campaign's label
-    cache: a label computed once is never computed again."""
+def labelled_here(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace
+                  ) -> tuple[list[Atoms | None], list[dict[str, str]]]:
+    """Each structure with its labels (None where the calculation failed), computed in this process through the
+    campaign's label cache (a label computed once is never computed again), and the failures."""
     plan = plan_labels(structures, labeler, ws)
     outcome = compute_labels(plan, labeler, ws)
     labels = {**plan.cached, **outcome.labelled}
-    return [labels[k].get_potential_energy() if k in labels else None for k in plan.keys], outcome.failed
+    return [labels.get(k) for k in plan.keys], outcome.failed
+
+
+def labeler_energies(structures: Sequence[Atoms], labeler: Labeler, ws: Workspace
+                     ) -> tuple[list[float | None], list[dict[str, str]]]:
+    """The labeler's energy of each structure (None where the calculation failed), through the campaign's label
+    cache."""
+    labelled, failed = labelled_here(structures, labeler, ws)
+    return [a.get_potential_energy() if a is not None else None for a in labelled], failed
 
 
 def _label_error(atoms: Atoms) -> str:

@@ -1,15 +1,18 @@
 """Campaign stages for the model: training (single task, or the campaign's task beside the imported ones with their
 spec weights; fine-tuning from a previous model; held-out metrics) and one active-learning iteration (explore with
-MD, grade, select) with the rule that ends the loop."""
+MD, measure the uncertainty, select between the trust levels, measure the model on the validation set) with the rule
+that ends the loop."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ase import Atoms
 
-from sus2_model import load_model
+from sus2_model import Sus2Potential, load_model
 from sus2_model.train.config import load_config
 from sus2_model.train.data import structure_hash
 
@@ -17,13 +20,17 @@ from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDat
     ModelDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
 from ..hashing import content_key
 from ..spec import ActiveLearningSpec
-from ..steps.active import explore, new_minima, relaxation_frames, select_uncertain
+from ..steps.active import explore, new_minima, relaxation_frames, select_uncertain, uncertainty_measure
+from ..steps.seeds import generate_seeds
 from ..steps.label import Labeler
 from ..steps.train import held_out_errors, train_model
 from .cache import Workspace
+from .labels import labelled_here
 
 MD_STARTS = 2  # structures each iteration starts MD from
 SEED_SOURCE = "seed:"  # the ``info["source"]`` prefix of seed structures (see steps.seeds)
+VALIDATION_SOURCE = "validation"  # the ``info["source"]`` prefix of validation structures: never a seed
+VALIDATION_SEED = 1000  # their random strains and rattles are drawn apart from the seeds' (seed k uses k)
 SURFACE_SOURCE = "seed:surface:"  # ... of the slab seeds of learned surfaces (see campaign.adsorption)
 NOT_IN_MODEL_KEY = ("train", "valid", "init_model", "device", "threads", "checkpoint_every")  # where, not what
 
@@ -102,36 +109,67 @@ def iteration_due(iteration: int, settings: ActiveLearningSpec) -> bool:
     return iteration < settings.iterations
 
 
+def validation_set(settings: ActiveLearningSpec, labeler: Labeler, ws: Workspace
+                   ) -> tuple[list[Atoms], list[dict[str, str]]]:
+    """The held-out structures of ``settings.validation`` (generated as seeds are, named ``validation:...``),
+    labelled in this process through the campaign's cache, and the labeler's failures on them."""
+    structures = [atoms for k, s in enumerate(settings.validation)
+                  for atoms in generate_seeds(s.element, s.prototype, s.a, s.supercell, s.strains, s.rattle, s.copies,
+                                              seed=VALIDATION_SEED + k, prefix=VALIDATION_SOURCE)]
+    labelled, failed = labelled_here(structures, labeler, ws)
+    return [a for a in labelled if a is not None], failed
+
+
+def validation_errors(model: Sus2Potential, structures: list[Atoms], task: str | None) -> dict[str, float] | None:
+    """``model``'s errors on the labelled validation ``structures`` (None where there are none)."""
+    return held_out_errors(model, structures, task) if structures else None
+
+
 def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDocument, settings: ActiveLearningSpec,
                        labeler: Labeler, ws: Workspace) -> ActiveLearningDocument:
-    """One iteration: MD with the current model from :func:`md_starts` and relaxations from
-    :func:`relaxation_starts`, the extrapolation grade of every frame, the most informative uncertain frames to label
-    and, with ``label_minima``, the relaxations' minima no label is near yet (:func:`~..steps.active.new_minima`);
-    ``converged`` (nothing to label) ends the loop."""
-    key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump())
+    """One iteration: MD with the current model from :func:`md_starts` (a trajectory stops at the upper trust
+    level) and relaxations from :func:`relaxation_starts`, the uncertainty of every frame (extrapolation grade or
+    committee), the most informative frames between the trust levels to label and, with ``label_minima``, the
+    relaxations' minima no label is near yet (:func:`~..steps.active.new_minima`); the model's errors on the
+    validation set.  ``converged`` (nothing to label, or ``accurate_fraction`` of the frames below the lower level
+    and no new minimum) ends the loop."""
+    key = content_key(iteration, model.model_hash, dataset.dataset_hash, settings.model_dump(mode="json"))
     hit = ws.cache.get("active_learning", key)
     if hit is not None:
         return ActiveLearningDocument.model_validate(hit)
     sus2 = load_model(model.model_path)
     training = [atoms_from_dict(d) for d in dataset.structures]
+    measure = uncertainty_measure(sus2, training, settings.uncertainty, settings.committee_size, seed=iteration)
+    lower, upper = settings.trust_levels()
     frames = explore(sus2, md_starts(training), settings.md_temperature_k, settings.md_steps, settings.sample_every,
-                     seed=iteration, task=model.task)
+                     seed=iteration, task=model.task, uncertainty=measure if math.isfinite(upper) else None,
+                     upper=upper, pressures_gpa=settings.md_pressure_gpa)
     frames += relaxation_frames(sus2, relaxation_starts(training), settings.md_steps, settings.sample_every,
                                 task=model.task)
-    selected, grades = select_uncertain(sus2, training, frames, settings.grade_threshold,
-                                        settings.max_new_per_iteration)
+    values = measure(frames) if frames else np.zeros(0)
+    selected = select_uncertain(sus2, frames, values, lower, upper, settings.max_new_per_iteration,
+                                first_per_trajectory=settings.uncertainty == "grade")
     minima = new_minima(frames, training, settings.max_new_per_iteration) if settings.label_minima else []
-    selected += minima
+    accurate = float(np.mean(values < lower)) if len(values) else 1.0
+    converged = not (selected or minima) or (accurate >= settings.accurate_fraction and not minima)
     document = ActiveLearningDocument(
-        iteration=iteration, model_hash=model.model_hash, n_explored=len(frames), grades=[float(g) for g in grades],
-        selected_hashes=[structure_hash(a) for a in selected], selected=[atoms_to_dict(a) for a in selected],
-        n_minima=len(minima), labeler_settings=labeler.settings(), converged=not selected,
+        iteration=iteration, model_hash=model.model_hash, n_explored=len(frames), grades=[float(g) for g in values],
+        selected_hashes=[structure_hash(a) for a in selected + minima],
+        selected=[atoms_to_dict(a) for a in selected + minima], n_minima=len(minima),
+        uncertainty=settings.uncertainty, trust_levels=[lower, upper if math.isfinite(upper) else None],
+        accurate_fraction=accurate, validation=validation_errors(sus2, validation_set(settings, labeler, ws)[0],
+                                                                 model.task),
+        labeler_settings=labeler.settings(), converged=converged,
         provenance=Provenance(inputs={"model_hash": model.model_hash, "dataset_hash": dataset.dataset_hash}))
     ws.cache.put("active_learning", key, document.model_dump(mode="json"))
     return document
 
 
-def learning_result(model: ModelDocument, dataset: DatasetDocument,
-                    iterations: list[ActiveLearningDocument]) -> ActiveLearningResult:
-    """Where the loop ended, with every iteration's record (without structures)."""
-    return ActiveLearningResult(model=model, dataset=dataset, iterations=[summary_of(r) for r in iterations])
+def learning_result(model: ModelDocument, dataset: DatasetDocument, iterations: list[ActiveLearningDocument],
+                    settings: ActiveLearningSpec, labeler: Labeler, ws: Workspace) -> ActiveLearningResult:
+    """Where the loop ended, with every iteration's record (without structures) and the final model's errors on
+    the validation set."""
+    structures, failed = validation_set(settings, labeler, ws)
+    errors = validation_errors(load_model(model.model_path), structures, model.task) if structures else None
+    return ActiveLearningResult(model=model, dataset=dataset, iterations=[summary_of(r) for r in iterations],
+                                validation=errors, validation_failed=failed)

@@ -4,7 +4,7 @@ the campaign's result document.  Every target gets a result or a named failure; 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
@@ -185,6 +185,16 @@ def with_training_coverage(results: Sequence[EosDocument], dataset: DatasetDocum
             for r in results]
 
 
+def history_entry(iteration: dict[str, Any]) -> dict[str, Any]:
+    """One active-learning iteration's line of the campaign's history (from its summary)."""
+    return {"iteration": iteration["iteration"], "n_explored": iteration["n_explored"],
+            "n_selected": len(iteration["selected_hashes"]), "n_minima": iteration.get("n_minima", 0),
+            "uncertainty": iteration.get("uncertainty", "grade"),
+            "max_uncertainty": max(iteration["grades"], default=0.0),
+            "accurate_fraction": iteration.get("accurate_fraction"), "validation": iteration.get("validation"),
+            "converged": iteration["converged"]}
+
+
 def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening: EosScreeningDocument,
                     adsorption: AdsorptionScreeningDocument | None = None, ws: Workspace | None = None,
                     screened_by: ModelDocument | None = None, mof: MofScreeningDocument | None = None
@@ -198,7 +208,8 @@ def campaign_result(spec: CampaignSpec, learned: ActiveLearningResult, screening
     result = CampaignResultDocument(
         campaign=spec.name, spec_hash=spec.spec_hash(), dataset_hash=learned.dataset.dataset_hash,
         model_hash=learned.model.model_hash, screening_model_hash=(screened_by or learned.model).model_hash,
-        iterations=len(learned.iterations), eos=eos, adsorption=adsorption.results, mof=mof.results,
+        iterations=len(learned.iterations), history=[history_entry(r) for r in learned.iterations],
+        validation=learned.validation, eos=eos, adsorption=adsorption.results, mof=mof.results,
         failures=screening.failures + adsorption.failures + mof.failures,
         result_hashes=[r.result_hash for r in screening.results + adsorption.results + mof.results])
     if ws is not None:  # for the report: the numbers without the structures (a store document stays small)

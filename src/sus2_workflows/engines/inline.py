@@ -36,7 +36,7 @@ def run_inline(spec: CampaignSpec, ws: campaign.Workspace, console: Console | No
                                  previous=dataset)
         model = campaign.fine_tune(dataset, model, spec.training, ws, sources)
         iteration += 1
-    learned = campaign.learning_result(model, dataset, history)
+    learned = campaign.learning_result(model, dataset, history, spec.active_learning, labeler, ws)
     screener = campaign.screening_model(learned.model, spec.screening.model)
     say(f"screen {len(spec.screening.eos)} equation-of-state target(s)")
     reference = labeler if spec.screening.eos_reference == "labeler" else None

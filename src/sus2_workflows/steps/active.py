@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from itertools import zip_longest
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixAtoms
 from ase.geometry import find_mic
 from ase.md.langevin import Langevin
+from ase.md.nptberendsen import NPTBerendsen
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.optimize import BFGS
 
 from sus2_model import StructureError, Sus2Calculator, Sus2Potential
 from sus2_model.selection import farthest_point_selection, structure_descriptors
-from sus2_model.uncertainty import ExtrapolationGrade
+from sus2_model.uncertainty import Committee, ExtrapolationGrade
 
 from .adsorption import RELAX_FMAX, RELAX_STEPS, anomaly, fixed_bottom
 
 MINIMUM_SHIFT = 0.1  # Å: a training structure this close to a model minimum, atom by atom, already labels it
 MINIMUM_SAME_ENERGY = 0.005  # eV: end points of one composition this close in model energy are one minimum
+
+MD_TIMESTEP = 2.0  # fs
+NPT_BULK_MODULUS_GPA = 100.0  # the barostat's compressibility is its inverse: a solid's, roughly
+
+Uncertainty = Callable[[Sequence[Atoms]], np.ndarray]  # structures -> one value each (higher: less certain)
 
 
 def _snapshot(atoms: Atoms, trajectory: str, step: int) -> Atoms:
@@ -32,23 +38,45 @@ def _snapshot(atoms: Atoms, trajectory: str, step: int) -> Atoms:
     return frame
 
 
-def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float, steps: int, sample_every: int,
-            seed: int = 0, task: str | None = None) -> list[Atoms]:
-    """Langevin MD from each start with the model (on ``task``'s surface); frames every ``sample_every`` steps.
-    A trajectory that drives atoms closer than the model allows ends there (its frames so far are kept)."""
+def _dynamics(atoms: Atoms, temperature_k: float, pressure_gpa: float | None, rng: np.random.Generator) -> Any:
+    """Langevin NVT, or with a pressure and a cell periodic in every direction, Berendsen NPT (thermostat and
+    barostat; the cell follows the stress)."""
+    if pressure_gpa is None or not atoms.pbc.all():
+        return Langevin(atoms, MD_TIMESTEP * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng,
+                        fixcm=False)
+    return NPTBerendsen(atoms, MD_TIMESTEP * units.fs, temperature_K=temperature_k,
+                        pressure_au=pressure_gpa * units.GPa, taut=100 * units.fs, taup=1000 * units.fs,
+                        compressibility_au=1.0 / (NPT_BULK_MODULUS_GPA * units.GPa))
+
+
+def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float | Sequence[float], steps: int,
+            sample_every: int, seed: int = 0, task: str | None = None, uncertainty: Uncertainty | None = None,
+            upper: float = np.inf, pressures_gpa: Sequence[float] | None = None) -> list[Atoms]:
+    """MD from each start with the model (on ``task``'s surface) at each temperature of ``temperature_k`` (one, or a
+    schedule) and, with ``pressures_gpa``, each pressure (NPT where the start is periodic in every direction);
+    frames every ``sample_every`` steps.  A trajectory that drives atoms closer than the model allows ends there
+    (its frames so far are kept); with ``uncertainty``, so does one whose frame reaches ``upper``, the upper trust
+    level (that frame is kept too)."""
     rng = np.random.default_rng(seed)
+    temperatures = [float(temperature_k)] if np.isscalar(temperature_k) else [float(t) for t in temperature_k]
+    conditions = [(t, p) for t in temperatures for p in (pressures_gpa if pressures_gpa is not None else [None])]
     frames: list[Atoms] = []
     for k, start in enumerate(starts):
-        atoms = start.copy()
-        atoms.calc = Sus2Calculator(model, task=task)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
-        dyn = Langevin(atoms, 2.0 * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng, fixcm=False)
-        for n in range(0, steps, sample_every):
-            try:
-                dyn.run(sample_every)
-            except StructureError:
-                break
-            frames.append(_snapshot(atoms, f"md:{start.info.get('source', k)}", n + sample_every))
+        for temperature, pressure in conditions:
+            atoms = start.copy()
+            atoms.calc = Sus2Calculator(model, task=task)
+            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+            dyn = _dynamics(atoms, temperature, pressure, rng)
+            name = f"md:{start.info.get('source', k)}" + ("" if len(conditions) == 1 else f":{temperature:g}K" + (
+                "" if pressure is None else f":{pressure:g}GPa"))
+            for n in range(0, steps, sample_every):
+                try:
+                    dyn.run(sample_every)
+                except StructureError:
+                    break
+                frames.append(_snapshot(atoms, name, n + sample_every))
+                if uncertainty is not None and uncertainty(frames[-1:])[0] >= upper:
+                    break
     return frames
 
 
@@ -146,28 +174,41 @@ def _matches(atoms: Atoms, other: Atoms, shift: float) -> bool:
     return bool(lengths.max() < shift)
 
 
-def select_uncertain(model: Sus2Potential, training: Sequence[Atoms], candidates: Sequence[Atoms], threshold: float,
-                     max_new: int) -> tuple[list[Atoms], np.ndarray]:
-    """Candidates whose extrapolation grade exceeds ``threshold`` — of a trajectory's frames only the first that does
-    (as MLIP-2's active learning breaks a trajectory there) — at most ``max_new``, spread out by farthest-point
-    selection in descriptor space.  Returns the selection and every candidate's grade.
+def select_uncertain(model: Sus2Potential, candidates: Sequence[Atoms], values: np.ndarray, lower: float,
+                     upper: float, max_new: int, first_per_trajectory: bool = True) -> list[Atoms]:
+    """Candidates whose uncertainty ``values`` lie between the trust levels ``lower`` and ``upper`` (and, with
+    ``first_per_trajectory``, only a trajectory's first, as MLIP-2's active learning breaks a trajectory there); of a
+    trajectory's frames none after its first at or above ``upper``, which is a candidate itself where the trajectory
+    had none before it (a model so uncertain that its first frames are beyond the upper level still learns there);
+    at most ``max_new``, spread out by farthest-point selection in descriptor space.
 
     The frames after a trajectory's first uncertain one were reached with forces the model could not be trusted
     for: in a Quantum ESPRESSO Cu(111)+O campaign, the highest-graded frames of the model's relaxations had O driven
     into the slab, DFT forces of 110 to 19,724 eV/Å (dropped by curation) or no converged SCF at all, so the model
-    never saw the O–Cu repulsion its relaxations lacked.  Frames without a ``trajectory`` each count as their own."""
-    if not candidates:
-        return [], np.zeros(0)
-    grades = ExtrapolationGrade(model, training)(candidates)
+    never saw the O–Cu repulsion its relaxations lacked.  Frames without a ``trajectory`` each count as their own
+    (beyond ``upper``, never a candidate)."""
     pool: list[Atoms] = []
-    broken: set[str] = set()
-    for candidate, grade in zip(candidates, grades):
+    ended, picked = set(), set()
+    for candidate, value in zip(candidates, values):
         trajectory = candidate.info.get("trajectory")
-        if grade > threshold and trajectory not in broken:
+        if trajectory in ended:
+            continue
+        beyond = value >= upper
+        if lower < value and (not beyond or (trajectory is not None and trajectory not in picked)):
             pool.append(candidate)
-            if trajectory is not None:
-                broken.add(trajectory)
+            picked.add(trajectory)
+        if trajectory is not None and (beyond or (value > lower and first_per_trajectory)):
+            ended.add(trajectory)
     if len(pool) > max_new:
         chosen = farthest_point_selection(structure_descriptors(model, pool), max_new)
         pool = [pool[i] for i in chosen]
-    return pool, grades
+    return pool
+
+
+def uncertainty_measure(model: Sus2Potential, training: Sequence[Atoms], method: str, committee_size: int,
+                        seed: int = 0) -> Uncertainty:
+    """The uncertainty of structures under ``model`` trained on ``training``: the extrapolation grade
+    (``grade``) or a committee's largest force deviation in eV/Å (``committee``, refit with ``seed``)."""
+    if method == "committee":
+        return Committee(model, training, committee_size, seed).force_deviation
+    return ExtrapolationGrade(model, training)

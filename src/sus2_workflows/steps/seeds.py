@@ -16,8 +16,8 @@ def prototype(element: str, kind: str, a: float | None = None) -> Atoms:
 
 
 def generate_seeds(element: str, kind: str, a: float | None, supercell: Sequence[int], strains: Sequence[float],
-                   rattle: float, copies: int, seed: int = 0) -> list[Atoms]:
-    """Strained (isotropic) and rattled copies of a prototype, each named ``seed:<element>-<kind>:<n>``."""
+                   rattle: float, copies: int, seed: int = 0, prefix: str = "seed") -> list[Atoms]:
+    """Strained (isotropic) and rattled copies of a prototype, each named ``<prefix>:<element>-<kind>:<n>``."""
     rng = np.random.default_rng(seed)
     base = prototype(element, kind, a) * tuple(supercell)
     images = []
@@ -27,7 +27,7 @@ def generate_seeds(element: str, kind: str, a: float | None, supercell: Sequence
             atoms.set_cell(base.cell.array * (1.0 + strain), scale_atoms=True)
             if rattle > 0:
                 atoms.positions += rng.normal(0.0, rattle, atoms.positions.shape)
-            atoms.info["source"] = f"seed:{element}-{kind}:{len(images)}"
+            atoms.info["source"] = f"{prefix}:{element}-{kind}:{len(images)}"
             images.append(atoms)
     return images
 

@@ -214,10 +214,14 @@ def explore_and_select(iteration: orm.Int, model: ModelData, dataset: DatasetDat
 
 @calcfunction
 @_named_failures
-def learning_result(model: ModelData, dataset: DatasetData, **iterations: DocumentData) -> DocumentData:
-    """The final model and dataset with the iterations' summaries (:func:`campaign.learning_result`)."""
+def learning_result(model: ModelData, dataset: DatasetData, settings: orm.Dict, labeler: orm.Dict, folder: orm.Str,
+                    store_uri: orm.Str | None = None, **iterations: DocumentData) -> DocumentData:
+    """The final model and dataset with the iterations' summaries and its validation errors
+    (:func:`campaign.learning_result`)."""
     history = [iterations[name].value for name in sorted(iterations, key=lambda n: int(n.rsplit("_", 1)[1]))]
-    return DocumentData(campaign.learning_result(model.document(), dataset.document, history))
+    return DocumentData(campaign.learning_result(
+        model.document(), dataset.document, history, ActiveLearningSpec.model_validate(settings.get_dict()),
+        make_labeler(labeler.get_dict()), workspace(folder, store_uri)))
 
 
 @calcfunction

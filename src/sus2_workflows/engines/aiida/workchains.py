@@ -383,8 +383,9 @@ class Sus2ActiveLearningWorkChain(WorkChain):
 
     def results(self) -> Any:
         """The final model, dataset and the iterations' summaries."""
-        learned, node = functions.learning_result.run_get_node(model=self.ctx.model, dataset=self.ctx.dataset,
-                                                               **self.ctx.history)
+        learned, node = functions.learning_result.run_get_node(
+            model=self.ctx.model, dataset=self.ctx.dataset, settings=self.inputs.settings,
+            labeler=self.inputs.labeler, **_workspace_args(self.inputs), **self.ctx.history)
         if not node.is_finished_ok:
             return _function_failed(node)
         self.out("learned", learned)

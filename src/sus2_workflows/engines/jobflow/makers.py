@@ -147,7 +147,8 @@ class ActiveLearningMaker(_StageMaker):
                 trained = self.train_maker.fine_tune(labelled.output, model, sources)
                 following = self.make(trained.output, labelled.output, sources, iteration + 1, history)
                 return Response(replace=Flow([labelled, trained, following], output=following.output))
-        return Response(output=campaign.learning_result(model, dataset, history))
+        return Response(output=campaign.learning_result(model, dataset, history, self.settings,
+                                                        make_labeler(self.label_maker.labeler), self.workspace()))
 
 
 @dataclass
