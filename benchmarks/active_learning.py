@@ -28,7 +28,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 from sus2_model import load_model
 from sus2_workflows.spec import ActiveLearningSpec
-from sus2_workflows.steps.active import explore, select_uncertain, uncertainty_measure
+from sus2_workflows.steps.active import explore, select_uncertain, uncertainties, uncertainty_measure
 from sus2_workflows.steps.seeds import generate_seeds
 from sus2_workflows.steps.train import held_out_errors, train_model
 
@@ -92,7 +92,7 @@ def run_arm(arm: str, seed: int, held_out: list[Atoms], settings: ActiveLearning
         frames = explore(model, starts, TEMPERATURES, MD_STEPS, SAMPLE_EVERY, seed=seed * 100 + iteration,
                          uncertainty=measure, upper=upper)
         if counts is None:  # the active arm: the campaign's rule
-            values = measure(frames)
+            values = uncertainties(frames, measure)
             picked = select_uncertain(model, frames, values, lower, upper, settings.max_new_per_iteration,
                                       first_per_trajectory=settings.uncertainty == "grade")
             chosen_counts.append(len(picked))

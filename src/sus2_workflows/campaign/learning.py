@@ -20,7 +20,8 @@ from ..documents import ActiveLearningDocument, ActiveLearningResult, CuratedDat
     ModelDocument, Provenance, atoms_from_dict, atoms_to_dict, summary_of
 from ..hashing import content_key
 from ..spec import ActiveLearningSpec
-from ..steps.active import explore, new_minima, relaxation_frames, select_uncertain, uncertainty_measure
+from ..steps.active import explore, new_minima, relaxation_frames, select_uncertain, uncertainties, \
+    uncertainty_measure
 from ..steps.seeds import generate_seeds
 from ..steps.label import Labeler
 from ..steps.train import held_out_errors, train_model
@@ -146,7 +147,7 @@ def explore_and_select(iteration: int, model: ModelDocument, dataset: DatasetDoc
                      upper=upper, pressures_gpa=settings.md_pressure_gpa)
     frames += relaxation_frames(sus2, relaxation_starts(training), settings.md_steps, settings.sample_every,
                                 task=model.task)
-    values = measure(frames) if frames else np.zeros(0)
+    values = uncertainties(frames, measure)
     selected = select_uncertain(sus2, frames, values, lower, upper, settings.max_new_per_iteration,
                                 first_per_trajectory=settings.uncertainty == "grade")
     minima = new_minima(frames, training, settings.max_new_per_iteration) if settings.label_minima else []

@@ -26,6 +26,8 @@ MINIMUM_SAME_ENERGY = 0.005  # eV: end points of one composition this close in m
 MD_TIMESTEP = 2.0  # fs
 NPT_BULK_MODULUS_GPA = 100.0  # the barostat's compressibility is its inverse: a solid's, roughly
 
+UNCERTAINTY_KEY = "uncertainty"  # info key of a frame's value measured during MD
+
 Uncertainty = Callable[[Sequence[Atoms]], np.ndarray]  # structures -> one value each (higher: less certain)
 
 
@@ -56,7 +58,7 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float 
     schedule) and, with ``pressures_gpa``, each pressure (NPT where the start is periodic in every direction);
     frames every ``sample_every`` steps.  A trajectory that drives atoms closer than the model allows ends there
     (its frames so far are kept); with ``uncertainty``, so does one whose frame reaches ``upper``, the upper trust
-    level (that frame is kept too)."""
+    level (that frame is kept too; each frame's value in ``info["uncertainty"]``, for :func:`uncertainties`)."""
     rng = np.random.default_rng(seed)
     temperatures = [float(temperature_k)] if np.isscalar(temperature_k) else [float(t) for t in temperature_k]
     conditions = [(t, p) for t in temperatures for p in (pressures_gpa if pressures_gpa is not None else [None])]
@@ -75,8 +77,10 @@ def explore(model: Sus2Potential, starts: Sequence[Atoms], temperature_k: float 
                 except StructureError:
                     break
                 frames.append(_snapshot(atoms, name, n + sample_every))
-                if uncertainty is not None and uncertainty(frames[-1:])[0] >= upper:
-                    break
+                if uncertainty is not None:
+                    frames[-1].info[UNCERTAINTY_KEY] = float(uncertainty(frames[-1:])[0])
+                    if frames[-1].info[UNCERTAINTY_KEY] >= upper:
+                        break
     return frames
 
 
@@ -203,6 +207,16 @@ def select_uncertain(model: Sus2Potential, candidates: Sequence[Atoms], values: 
         chosen = farthest_point_selection(structure_descriptors(model, pool), max_new)
         pool = [pool[i] for i in chosen]
     return pool
+
+
+def uncertainties(frames: Sequence[Atoms], measure: Uncertainty) -> np.ndarray:
+    """Each frame's uncertainty: the value :func:`explore` already measured (taken out of ``info``), else
+    ``measure``'s, computed once for all the frames that lack one."""
+    values = np.array([f.info.pop(UNCERTAINTY_KEY, np.nan) for f in frames], dtype=float)
+    missing = np.flatnonzero(np.isnan(values))
+    if len(missing):
+        values[missing] = measure([frames[i] for i in missing])
+    return values
 
 
 def uncertainty_measure(model: Sus2Potential, training: Sequence[Atoms], method: str, committee_size: int,
